@@ -1,0 +1,195 @@
+/**
+ * @module bindings/dpop/verify
+ *
+ * Verification of a DPoP proof (RFC 9449 §4.3), shared by the authorization server's token
+ * endpoint and the resource server. The checks themselves are in `checks.ts`.
+ */
+import type { KeyObject } from 'node:crypto'
+import { CodedTypeError } from '../../errors.js'
+import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
+import { jwkThumbprint, type PublicJwk } from '../../jose/jwk.js'
+import type { ReplayCache } from '../../replay/types.js'
+import {
+  checkAlg,
+  checkAth,
+  checkClaims,
+  checkCrit,
+  checkHtm,
+  checkHtu,
+  checkIat,
+  checkJkt,
+  checkJwk,
+  checkNonce,
+  checkSignature,
+  checkTyp,
+  decodeSegment,
+  decodeSignature,
+  importProofKey,
+  type ProofClaims,
+  selectProof,
+  splitCompact,
+} from './checks.js'
+import { DPoPProofError } from './errors.js'
+import type { NonceSource } from './nonce.js'
+
+export interface VerifyProofOptions {
+  /** The request method (RFC 9110 §9), compared case-sensitively with `htm`. */
+  htm: string
+  /** The URI the client called (query and fragment are ignored), compared with `htu`. */
+  htu: string
+  /** The access token presented with the proof, at a resource server: `ath` is then required. */
+  accessToken?: string
+  /** The `jkt` the proof key must have: `cnf.jkt` of the token, or the `dpop_jkt` of a code. */
+  expectedJkt?: string
+  /** Allowed `alg` values (default: every asymmetric alg keybound supports). */
+  algs?: readonly AsymmetricAlg[]
+  /** How old a proof may be, in seconds, measured from `iat` (default 60). */
+  maxAge?: number
+  /** Clock skew allowed in both directions, in seconds (default 5). */
+  clockTolerance?: number
+  /** The server demands a nonce: a {@link NonceSource}, or the one value it expects. */
+  nonce?: NonceSource | string
+  /**
+   * Where each `jti` is remembered for its window (RFC 9449 §11.1). `null` turns replay
+   * detection off; it must be said explicitly.
+   */
+  replayCache: ReplayCache | null
+  /** The current time (default: now). */
+  currentDate?: Date
+}
+
+/** What a verified proof establishes. */
+export interface VerifiedProof {
+  /** The JWK SHA-256 thumbprint (RFC 7638) of the proof key: the `cnf.jkt` to bind to. */
+  readonly jkt: string
+  readonly jwk: PublicJwk
+  readonly alg: AsymmetricAlg
+  readonly claims: ProofClaims
+  /** Epoch milliseconds after which the proof is no longer accepted (and its `jti` forgotten). */
+  readonly expiresAt: number
+}
+
+interface CheckedHeader {
+  readonly alg: AsymmetricAlg
+  readonly jwk: PublicJwk
+  readonly key: KeyObject
+  readonly jkt: string
+}
+
+/**
+ * Headers already checked, by their base64url text. A client's proofs share one header (same
+ * `typ`, `alg`, `jwk`), so after its first proof decoding the header, checking the key, importing
+ * it and computing its thumbprint are skipped. A header's checks depend only on its text, so the
+ * cache is sound; it is bounded, first in first out.
+ */
+const headers = new Map<string, CheckedHeader>()
+const HEADER_CACHE_SIZE = 1024
+
+function checkHeader(segment: string, algs: readonly AsymmetricAlg[]): CheckedHeader {
+  const cached = headers.get(segment)
+  if (cached) {
+    if (!algs.includes(cached.alg)) {
+      throw new DPoPProofError('alg_not_allowed', { detail: `alg=${cached.alg}` })
+    }
+    return cached
+  }
+  const header = decodeSegment(segment)
+  checkTyp(header)
+  const alg = checkAlg(header, algs)
+  const jwk = checkJwk(header, alg)
+  checkCrit(header)
+  const checked = { alg, jwk, key: importProofKey(jwk), jkt: jwkThumbprint(jwk) }
+  if (headers.size >= HEADER_CACHE_SIZE) headers.delete(headers.keys().next().value as string)
+  headers.set(segment, checked)
+  return checked
+}
+
+const validatedAlgs = new WeakSet<readonly AsymmetricAlg[]>()
+
+function validateOptions(options: VerifyProofOptions): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new CodedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
+  }
+  if (typeof options.htm !== 'string' || typeof options.htu !== 'string') {
+    throw new CodedTypeError(
+      '"options.htm" and "options.htu" must be strings',
+      'ERR_INVALID_ARG_TYPE',
+    )
+  }
+  if (options.replayCache === undefined) {
+    throw new CodedTypeError(
+      '"options.replayCache" is required (pass null to turn replay detection off)',
+      'ERR_INVALID_ARG_VALUE',
+    )
+  }
+  const { algs } = options
+  if (algs !== undefined && !validatedAlgs.has(algs)) {
+    if (!Array.isArray(algs) || algs.length === 0 || !algs.every(isAsymmetricAlg)) {
+      throw new CodedTypeError(
+        `"options.algs" must be a non-empty list of ${ASYMMETRIC_ALGS.join(', ')}`,
+        'ERR_INVALID_ARG_VALUE',
+      )
+    }
+    validatedAlgs.add(algs)
+  }
+  for (const name of ['maxAge', 'clockTolerance'] as const) {
+    const value = options[name]
+    if (
+      value !== undefined &&
+      !(typeof value === 'number' && value >= 0 && Number.isFinite(value))
+    ) {
+      throw new CodedTypeError(
+        `"options.${name}" must be a non-negative number of seconds`,
+        'ERR_INVALID_ARG_VALUE',
+      )
+    }
+  }
+}
+
+/**
+ * Verifies the `DPoP` header of a request: every check of RFC 9449 §4.3, in the RFC's order,
+ * then replay detection (§11.1). The `jti` is recorded last, so that a proof refused for any
+ * other reason does not take a place in the replay cache.
+ *
+ * @param dpop The `DPoP` header value(s) as received (`req.headers.dpop` or `headersDistinct`).
+ * @throws {DPoPProofError} `invalid_dpop_proof`, or `use_dpop_nonce` with the fresh `nonce`.
+ * @throws {ReplayCacheUnavailableError | ReplayCacheFullError} when replay detection cannot
+ *   answer: verification fails closed.
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
+ */
+export async function verifyProof(
+  dpop: string | readonly string[] | undefined,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
+  validateOptions(options)
+  const now = options.currentDate?.getTime() ?? Date.now()
+  const maxAge = options.maxAge ?? 60
+  const clockTolerance = options.clockTolerance ?? 5
+
+  const proof = selectProof(dpop)
+  const parts = splitCompact(proof)
+  const header = checkHeader(parts.header, options.algs ?? ASYMMETRIC_ALGS)
+  const claims = checkClaims(decodeSegment(parts.payload), options.accessToken)
+  const signature = decodeSignature(parts.signature)
+  checkSignature(
+    header.alg,
+    header.key,
+    proof.slice(0, proof.length - parts.signature.length - 1),
+    signature,
+  )
+  checkHtm(claims.htm, options.htm)
+  checkHtu(claims.htu, options.htu)
+  if (options.nonce !== undefined) checkNonce(claims.nonce, options.nonce, now)
+  checkIat(claims.iat, now, maxAge, clockTolerance)
+  if (options.accessToken !== undefined) checkAth(claims.ath, options.accessToken)
+  if (options.expectedJkt !== undefined) checkJkt(header.jkt, options.expectedJkt)
+
+  const expiresAt = (claims.iat + maxAge + clockTolerance) * 1000
+  if (
+    options.replayCache &&
+    !(await options.replayCache.firstUse(`${header.jkt}:${claims.jti}`, expiresAt))
+  ) {
+    throw new DPoPProofError('replayed_jti', { detail: `jti=${claims.jti}` })
+  }
+  return { jkt: header.jkt, jwk: header.jwk, alg: header.alg, claims, expiresAt }
+}
