@@ -5,6 +5,7 @@
  * its reason. `verify.ts` runs them in order and stops at the first failure; `inspect.ts` runs
  * them all to explain a refusal. Nothing about the proof format is written anywhere else.
  */
+import { isAscii, isUtf8 } from 'node:buffer'
 import type { KeyObject } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url } from '../../jose/base64url.js'
@@ -60,10 +61,10 @@ export function splitCompact(proof: string): CompactParts {
 export function decodeSegment(segment: string): JsonObject {
   const bytes = decodeBase64url(segment)
   if (bytes === undefined || bytes.length === 0) throw new DPoPProofError('bad_base64url')
-  const text = bytes.toString('utf8')
-  // A lossy decode would let two byte strings read as one JSON text (RFC 7519 §7.2 step 10).
-  if (!Buffer.from(text, 'utf8').equals(bytes)) throw new DPoPProofError('bad_json')
-  const result = parseJsonObject(text)
+  // Invalid UTF-8 would decode lossily, letting two byte strings read as one JSON text
+  // (RFC 7519 §7.2 step 10).
+  if (!isUtf8(bytes)) throw new DPoPProofError('bad_json')
+  const result = parseJsonObject(bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8'))
   if (typeof result === 'string') throw new DPoPProofError(result)
   return result
 }

@@ -1,0 +1,35 @@
+import assert from 'node:assert/strict'
+import { test } from 'node:test'
+import { parseJsonObject } from '../../src/jose/strict-json.js'
+
+test('parses objects with unique members, nested ones included', () => {
+  assert.deepEqual(parseJsonObject('{"a":1,"b":{"a":2,"c":[{"a":3},{"a":4}]},"s":"x\\":y"}'), {
+    a: 1,
+    b: { a: 2, c: [{ a: 3 }, { a: 4 }] },
+    s: 'x":y',
+  })
+})
+
+test('refuses duplicate members at any depth, after unescaping', () => {
+  for (const text of [
+    '{"a":1,"a":2}',
+    '{"a":1, "a" :2}',
+    '{"x":{"b":1,"b":1}}',
+    '{"x":[{"b":1,"b":1}]}',
+    '{"alg":"ES256","\\u0061lg":"none"}',
+  ]) {
+    assert.equal(parseJsonObject(text), 'duplicate_member', text)
+  }
+})
+
+test('a member value equal to a member name is not a duplicate', () => {
+  assert.deepEqual(parseJsonObject('{"a":"a","b":["a","a"]}'), { a: 'a', b: ['a', 'a'] })
+})
+
+test('refuses what is not a JSON object', () => {
+  assert.equal(parseJsonObject('{"a":'), 'bad_json')
+  assert.equal(parseJsonObject("{'a':1}"), 'bad_json')
+  assert.equal(parseJsonObject('[{"a":1}]'), 'not_object')
+  assert.equal(parseJsonObject('null'), 'not_object')
+  assert.equal(parseJsonObject('"{}"'), 'not_object')
+})
