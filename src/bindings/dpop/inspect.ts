@@ -10,6 +10,7 @@ import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
 import { jwkThumbprint, type PublicJwk } from '../../jose/jwk.js'
 import type { JsonObject } from '../../jose/strict-json.js'
 import {
+  type CompactParts,
   checkAlg,
   checkAth,
   checkClaims,
@@ -22,7 +23,6 @@ import {
   checkNonce,
   checkSignature,
   checkTyp,
-  type CompactParts,
   decodeSegment,
   decodeSignature,
   importProofKey,
@@ -30,7 +30,7 @@ import {
   selectProof,
   splitCompact,
 } from './checks.js'
-import { DPoPProofError, type DPoPFailureReason } from './errors.js'
+import { type DPoPFailureReason, DPoPProofError } from './errors.js'
 
 export interface InspectProofOptions {
   htm?: string
@@ -140,7 +140,9 @@ export function inspectProof(
   else run('jkt', () => checkJkt(jkt, options.expectedJkt as string))
 
   return {
-    valid: steps.every((s) => s.status === 'pass' || (s.status === 'skip' && s.detail === 'not given')),
+    valid: steps.every(
+      (s) => s.status === 'pass' || (s.status === 'skip' && s.detail === 'not given'),
+    ),
     ...(header ? { header } : {}),
     ...(payload ? { payload } : {}),
     ...(jkt ? { jkt } : {}),

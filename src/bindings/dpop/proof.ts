@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { CompactSign } from 'jose'
+import { CodedTypeError } from '../../errors.js'
 import type { AsymmetricAlg } from '../../jose/algs.js'
 import { algForKey, publicJwkOf, type SigningKey, toKeyPair } from '../../jose/keys.js'
 import { computeAth } from './ath.js'
@@ -40,6 +41,10 @@ export async function createProof(options: CreateProofOptions): Promise<string> 
   const { privateKey, publicKey } = toKeyPair(options.key)
   const alg = options.alg ?? algForKey(privateKey)
   const jwk = await publicJwkOf(publicKey)
+  if (jwk.crv === 'Ed448') {
+    // jose signs through WebCrypto, which has no Ed448; such proofs are still verified.
+    throw new CodedTypeError('Ed448 keys cannot sign proofs: use Ed25519', 'ERR_INVALID_ARG_VALUE')
+  }
   const claims = {
     jti: options.jti ?? randomUUID(),
     htm: options.htm,
