@@ -10,7 +10,13 @@
  *
  * Environment: BENCH_ROUNDS (default 5), BENCH_PROOFS (default 20000), BENCH_KEYS (default 100).
  */
-import { createPublicKey, generateKeyPairSync, type KeyObject, verify } from 'node:crypto'
+import {
+  createPublicKey,
+  generateKeyPairSync,
+  type JsonWebKey,
+  type KeyObject,
+  verify,
+} from 'node:crypto'
 import { compactVerify, EmbeddedJWK } from 'jose'
 import { createProof } from '../src/bindings/dpop/proof.js'
 import { verifyProof } from '../src/bindings/dpop/verify.js'
