@@ -33,6 +33,12 @@ export function verifySignature(
       case 'EC':
         return verify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature)
       case 'RSA':
+        // RFC 8017 §8.1.2 and §8.2.2 step 1: the signature is exactly as long as the modulus.
+        // OpenSSL accepts an RSASSA-PSS signature with its leading zero bytes stripped, which
+        // would give one signed proof a second encoding.
+        if (signature.length !== Math.ceil((key.asymmetricKeyDetails?.modulusLength ?? 0) / 8)) {
+          return false
+        }
         return spec.pss
           ? verify(
               spec.hash,
