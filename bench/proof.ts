@@ -136,20 +136,16 @@ for (let r = 0; r < ROUNDS; r++) {
   )
 }
 
-printTable(
-  'DPoP proof verification, ES256, one core (medians of ' + ROUNDS + ' rounds)',
-  machine(),
-  [
-    ['ceiling: node:crypto verify, pre-imported key', median(rows.ceiling), 'proofs/s'],
-    ['keybound verifyProof, repeating keys', median(rows.ours), 'proofs/s'],
-    ['jose compactVerify + EmbeddedJWK (peer)', median(rows.jose), 'proofs/s'],
-    ['ratio ours / ceiling', median(rows.ratio), ''],
-    ['ratio ours / jose', median(rows.joseRatio), ''],
-    ['ceiling: JWK import + verify', median(newKey.ceiling), 'proofs/s'],
-    ['keybound verifyProof, every proof a new key', median(newKey.ours), 'proofs/s'],
-    ['ratio ours / ceiling, new keys', median(newKey.ratio), ''],
-  ],
-)
+printTable(`DPoP proof verification, ES256, one core (medians of ${ROUNDS} rounds)`, machine(), [
+  ['ceiling: node:crypto verify, pre-imported key', median(rows.ceiling), 'proofs/s'],
+  ['keybound verifyProof, repeating keys', median(rows.ours), 'proofs/s'],
+  ['jose compactVerify + EmbeddedJWK (peer)', median(rows.jose), 'proofs/s'],
+  ['ratio ours / ceiling', median(rows.ratio), ''],
+  ['ratio ours / jose', median(rows.joseRatio), ''],
+  ['ceiling: JWK import + verify', median(newKey.ceiling), 'proofs/s'],
+  ['keybound verifyProof, every proof a new key', median(newKey.ours), 'proofs/s'],
+  ['ratio ours / ceiling, new keys', median(newKey.ratio), ''],
+])
 result('proof.ceiling', median(rows.ceiling), 'ops/s')
 result('proof.verify', median(rows.ours), 'ops/s')
 result('proof.jose_compact_verify', median(rows.jose), 'ops/s')
