@@ -5,7 +5,7 @@
  * a PoP token): checks that they are public, well-formed and fit the `alg`, computes their
  * RFC 7638 thumbprint and imports them. Header-supplied keys are attacker-controlled input.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { createPublicKey, hash, type KeyObject } from 'node:crypto'
 import { ALGS, type AsymmetricAlg, MIN_RSA_MODULUS_BITS } from './algs.js'
 import { decodeBase64url } from './base64url.js'
 
@@ -86,9 +86,7 @@ function requiredMembers(jwk: PublicJwk): Record<string, string> {
  * @see https://www.rfc-editor.org/rfc/rfc7638#section-3
  */
 export function jwkThumbprint(jwk: PublicJwk): string {
-  return createHash('sha256')
-    .update(JSON.stringify(requiredMembers(jwk)))
-    .digest('base64url')
+  return hash('sha256', JSON.stringify(requiredMembers(jwk)), 'base64url')
 }
 
 /**

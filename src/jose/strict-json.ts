@@ -29,39 +29,48 @@ export function parseJsonObject(text: string): JsonObject | StrictJsonFailure {
 
 /**
  * Scans already-valid JSON and tells whether any object has two members of the same name
- * (compared after unescaping, so `"a"` and `"\u0061"` are the same name).
+ * (compared after unescaping, so `"a"` and `"\u0061"` are the same name). Strings are skipped
+ * with `indexOf`, so only the few characters between them are looked at one by one.
  */
 function hasDuplicateMembers(text: string): boolean {
   // One Set of names per open object; `null` for open arrays.
   const stack: Array<Set<string> | null> = []
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c === 0x7b /* { */) stack.push(new Set())
-    else if (c === 0x5b /* [ */) stack.push(null)
-    else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop()
-    else if (c === 0x22 /* " */) {
-      const start = i
-      let escaped = false
-      for (i++; i < text.length; i++) {
-        const d = text.charCodeAt(i)
-        if (d === 0x5c /* \ */) {
-          escaped = true
-          i++
-        } else if (d === 0x22) break
-      }
-      const names = stack[stack.length - 1]
-      if (!names) continue
-      // A string inside an object is a member name when a ':' follows it.
-      let j = i + 1
-      while (j < text.length && isJsonWhitespace(text.charCodeAt(j))) j++
-      if (text.charCodeAt(j) !== 0x3a /* : */) continue
-      const raw = text.slice(start + 1, i)
-      const name = escaped ? (JSON.parse(`"${raw}"`) as string) : raw
-      if (names.has(name)) return true
-      names.add(name)
+  let i = 0
+  for (;;) {
+    const open = text.indexOf('"', i)
+    const stop = open === -1 ? text.length : open
+    for (; i < stop; i++) {
+      const c = text.charCodeAt(i)
+      if (c === 0x7b /* { */) stack.push(new Set())
+      else if (c === 0x5b /* [ */) stack.push(null)
+      else if (c === 0x7d /* } */ || c === 0x5d /* ] */) stack.pop()
     }
+    if (open === -1) return false
+    const close = closingQuote(text, open)
+    i = close + 1
+    const names = stack[stack.length - 1]
+    if (!names) continue
+    // A string inside an object is a member name when a ':' follows it.
+    let j = i
+    while (isJsonWhitespace(text.charCodeAt(j))) j++
+    if (text.charCodeAt(j) !== 0x3a /* : */) continue
+    const raw = text.slice(open + 1, close)
+    const name = raw.includes('\\') ? (JSON.parse(`"${raw}"`) as string) : raw
+    if (names.has(name)) return true
+    names.add(name)
   }
-  return false
+}
+
+/** The index of the quote that ends the string opened at `open` (the text is valid JSON). */
+function closingQuote(text: string, open: number): number {
+  let close = text.indexOf('"', open + 1)
+  // A quote preceded by an odd number of backslashes is escaped.
+  for (;;) {
+    let backslashes = 0
+    while (text.charCodeAt(close - 1 - backslashes) === 0x5c /* \ */) backslashes++
+    if (backslashes % 2 === 0) return close
+    close = text.indexOf('"', close + 1)
+  }
 }
 
 function isJsonWhitespace(c: number): boolean {

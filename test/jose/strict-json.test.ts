@@ -17,9 +17,17 @@ test('refuses duplicate members at any depth, after unescaping', () => {
     '{"x":{"b":1,"b":1}}',
     '{"x":[{"b":1,"b":1}]}',
     '{"alg":"ES256","\\u0061lg":"none"}',
+    '{"a\\"b":1,"a\\"b":2}',
+    '{"a\\\\":1,"a\\\\":2}',
+    '{"v":"\\\\","w":"\\"","v":0}',
   ]) {
     assert.equal(parseJsonObject(text), 'duplicate_member', text)
   }
+})
+
+test('escaped quotes and backslashes do not end a string early', () => {
+  assert.deepEqual(parseJsonObject('{"a\\"":"\\\\","a\\\\":"\\""}'), { 'a"': '\\', 'a\\': '"' })
+  assert.deepEqual(parseJsonObject('{"k":"\\":\\"","j":1}'), { k: '":"', j: 1 })
 })
 
 test('a member value equal to a member name is not a duplicate', () => {

@@ -1,7 +1,7 @@
 /**
  * @module bindings/dpop/ath
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 /**
  * The `ath` claim: "the base64url-encoded SHA-256 hash of the ASCII encoding of the associated
@@ -10,5 +10,6 @@ import { createHash } from 'node:crypto'
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
  */
 export function computeAth(accessToken: string): string {
-  return createHash('sha256').update(accessToken, 'ascii').digest('base64url')
+  // Access tokens are ASCII (RFC 6750 §2.1 b64token), so their UTF-8 encoding is the ASCII one.
+  return hash('sha256', accessToken, 'base64url')
 }

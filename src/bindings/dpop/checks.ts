@@ -31,8 +31,6 @@ export function selectProof(values: string | readonly string[] | undefined): str
     value = values[0]
   }
   if (value === undefined || value === '') throw new DPoPProofError('missing_proof')
-  // node:http joins repeated unknown headers with ", "; a compact JWS never contains a comma.
-  if (value.includes(',')) throw new DPoPProofError('multiple_proofs')
   return value
 }
 
@@ -48,7 +46,9 @@ export function splitCompact(proof: string): CompactParts {
   const first = proof.indexOf('.')
   const second = first === -1 ? -1 : proof.indexOf('.', first + 1)
   if (second === -1 || proof.indexOf('.', second + 1) !== -1) {
-    throw new DPoPProofError('malformed_jws')
+    // node:http joins repeated unknown headers with ", " (RFC 9110 §5.3). Two proofs joined
+    // have more than two dots; looking for the comma only then keeps it off the common path.
+    throw new DPoPProofError(proof.includes(',') ? 'multiple_proofs' : 'malformed_jws')
   }
   return {
     header: proof.slice(0, first),
@@ -63,8 +63,11 @@ export function decodeSegment(segment: string): JsonObject {
   if (bytes === undefined || bytes.length === 0) throw new DPoPProofError('bad_base64url')
   // Invalid UTF-8 would decode lossily, letting two byte strings read as one JSON text
   // (RFC 7519 §7.2 step 10).
-  if (!isUtf8(bytes)) throw new DPoPProofError('bad_json')
-  const result = parseJsonObject(bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8'))
+  let text: string
+  if (isAscii(bytes)) text = bytes.toString('latin1')
+  else if (isUtf8(bytes)) text = bytes.toString('utf8')
+  else throw new DPoPProofError('bad_json')
+  const result = parseJsonObject(text)
   if (typeof result === 'string') throw new DPoPProofError(result)
   return result
 }
@@ -140,14 +143,10 @@ export function checkClaims(payload: JsonObject, accessToken: string | undefined
   if (typeof htu !== 'string' || htu.length === 0) throw new DPoPProofError('htu_invalid')
   if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new DPoPProofError('iat_invalid')
   if (accessToken !== undefined && typeof ath !== 'string') throw new DPoPProofError('ath_missing')
-  return {
-    jti,
-    htm,
-    htu,
-    iat,
-    ...(typeof ath === 'string' ? { ath } : {}),
-    ...(typeof nonce === 'string' ? { nonce } : {}),
-  }
+  const claims: { -readonly [K in keyof ProofClaims]: ProofClaims[K] } = { jti, htm, htu, iat }
+  if (typeof ath === 'string') claims.ath = ath
+  if (typeof nonce === 'string') claims.nonce = nonce
+  return claims
 }
 
 /** RFC 9449 §4.3 step 6: "the JWT signature verifies with the public key contained in the jwk". */
