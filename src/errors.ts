@@ -104,3 +104,61 @@ export class CodedTypeError extends TypeError {
     this.code = code
   }
 }
+
+type FixedOptions = { detail?: string; cause?: unknown; reason?: string }
+
+function fixed(options: FixedOptions, status: number, description: string): OAuthErrorOptions {
+  return { status, description, ...options }
+}
+
+/** RFC 6749 §5.2 `invalid_request`: a parameter is missing, repeated, malformed or unsupported. */
+export class InvalidRequestError extends OAuthError {
+  constructor(description: string, options: FixedOptions = {}) {
+    super('invalid_request', fixed(options, 400, description))
+  }
+}
+
+/**
+ * RFC 6749 §5.2 `invalid_client`: client authentication failed. 401; the token endpoint adds
+ * `WWW-Authenticate: Basic` when the client tried HTTP Basic.
+ */
+export class InvalidClientError extends OAuthError {
+  constructor(description = 'client authentication failed', options: FixedOptions = {}) {
+    super('invalid_client', fixed(options, 401, description))
+  }
+}
+
+/** RFC 6749 §5.2 `invalid_grant`: the code, refresh token or credentials are invalid or expired. */
+export class InvalidGrantError extends OAuthError {
+  constructor(description: string, options: FixedOptions = {}) {
+    super('invalid_grant', fixed(options, 400, description))
+  }
+}
+
+/** RFC 6749 §5.2 `unauthorized_client`: this client may not use this grant type. */
+export class UnauthorizedClientError extends OAuthError {
+  constructor(description: string, options: FixedOptions = {}) {
+    super('unauthorized_client', fixed(options, 400, description))
+  }
+}
+
+/** RFC 6749 §5.2 `unsupported_grant_type`. */
+export class UnsupportedGrantTypeError extends OAuthError {
+  constructor(description = 'unsupported grant_type', options: FixedOptions = {}) {
+    super('unsupported_grant_type', fixed(options, 400, description))
+  }
+}
+
+/** RFC 6749 §5.2 `invalid_scope`. */
+export class InvalidScopeError extends OAuthError {
+  constructor(description = 'requested scope is invalid or not allowed', options: FixedOptions = {}) {
+    super('invalid_scope', fixed(options, 400, description))
+  }
+}
+
+/** An unexpected failure: answered as `server_error` 500 with a generic description, and logged. */
+export class ServerError extends OAuthError {
+  constructor(detail: string, cause?: unknown) {
+    super('server_error', { status: 500, description: 'internal server error', detail, cause })
+  }
+}

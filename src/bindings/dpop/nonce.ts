@@ -12,6 +12,8 @@ import { CodedTypeError } from '../../errors.js'
 
 /** What a verifier needs to demand nonces: the current nonce, and a check of a presented one. */
 export interface NonceSource {
+  /** How long, in seconds, a nonce is accepted at most after it is first handed out. */
+  readonly lifetime: number
   /** The nonce to send in `DPoP-Nonce` now. */
   current(now?: number): string
   /** Whether `nonce` is the current or the previous step's nonce. */
@@ -55,6 +57,7 @@ export function createNonceProvider(options: NonceProviderOptions): NonceSource 
   }
 
   return {
+    lifetime: 2 * step,
     current: (now = Date.now()) => at(now).nonce,
     verify(nonce, now = Date.now()) {
       if (typeof nonce !== 'string') return false

@@ -47,7 +47,11 @@ export interface VerifyProofOptions {
   maxAge?: number
   /** Clock skew allowed in both directions, in seconds (default 5). */
   clockTolerance?: number
-  /** The server demands a nonce: a {@link NonceSource}, or the one value it expects. */
+  /**
+   * The server demands a nonce: a {@link NonceSource}, or the one value it expects. With a
+   * `NonceSource`, a valid nonce stands in for the `iat` window (RFC 9449 §11.1), so a client
+   * with a wrong clock recovers in one retry.
+   */
   nonce?: NonceSource | string
   /**
    * Where each `jti` is remembered for its window (RFC 9449 §11.1). `null` turns replay
@@ -179,12 +183,21 @@ export async function verifyProof(
   )
   checkHtm(claims.htm, options.htm)
   checkHtu(claims.htu, options.htu)
-  if (options.nonce !== undefined) checkNonce(claims.nonce, options.nonce, now)
-  checkIat(claims.iat, now, maxAge, clockTolerance)
+  let expiresAt = (claims.iat + maxAge + clockTolerance) * 1000
+  if (typeof options.nonce === 'object') {
+    // RFC 9449 §11.1: freshness is "determined by either the iat claim or a server managed
+    // timestamp via the nonce claim". A valid server nonce proves the proof is at most one
+    // nonce lifetime old, so a client whose clock is off still succeeds once it has a nonce;
+    // its jti is then remembered for that lifetime.
+    checkNonce(claims.nonce, options.nonce, now)
+    expiresAt = now + options.nonce.lifetime * 1000
+  } else {
+    if (options.nonce !== undefined) checkNonce(claims.nonce, options.nonce, now)
+    checkIat(claims.iat, now, maxAge, clockTolerance)
+  }
   if (options.accessToken !== undefined) checkAth(claims.ath, options.accessToken)
   if (options.expectedJkt !== undefined) checkJkt(header.jkt, options.expectedJkt)
 
-  const expiresAt = (claims.iat + maxAge + clockTolerance) * 1000
   if (
     options.replayCache &&
     !(await options.replayCache.firstUse(`${header.jkt}:${claims.jti}`, expiresAt))

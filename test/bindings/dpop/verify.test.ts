@@ -129,6 +129,20 @@ describe('verifyProof accepts', () => {
     await verifyProof(withClaims({ nonce: previous }), options({ nonce: nonces }))
   })
 
+  test('with server nonces, a valid nonce stands in for iat: a wrong clock recovers in one retry', async () => {
+    const nonces = createNonceProvider({ secret: new Uint8Array(32).fill(3), step: 60 })
+    const replayCache = createMemoryReplayCache()
+    // Without a nonce, an hour-old iat is answered with use_dpop_nonce, not a hard failure.
+    const err = await verifyProof(withClaims({ iat: NOW - 3600 }), options({ nonce: nonces })).catch(
+      (e) => e,
+    )
+    assert.equal(err.error, 'use_dpop_nonce')
+    const retry = withClaims({ iat: NOW - 3600, nonce: err.nonce, jti: 'clock-skewed' })
+    const result = await verifyProof(retry, options({ nonce: nonces, replayCache }))
+    assert.equal(result.expiresAt, (NOW + 120) * 1000)
+    await refused(retry, 'replayed_jti', { nonce: nonces, replayCache })
+  })
+
   test('a single-element header array (headersDistinct)', async () => {
     await verifyProof([withClaims({})], options())
   })
