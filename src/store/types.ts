@@ -195,7 +195,11 @@ export interface Store {
    * rotated or revoked (a reuse), revokes every refresh and access token of its `grant_id`
    * and answers `reused`; nothing is inserted.
    */
-  rotateRefreshToken(id: string, next: RefreshTokenRecord, now: number): Promise<RotateRefreshTokenResult>
+  rotateRefreshToken(
+    id: string,
+    next: RefreshTokenRecord,
+    now: number,
+  ): Promise<RotateRefreshTokenResult>
   revokeRefreshToken(id: string, now: number): Promise<void>
 
   insertAccessToken(token: AccessTokenRecord): Promise<void>
