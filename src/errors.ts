@@ -151,7 +151,10 @@ export class UnsupportedGrantTypeError extends OAuthError {
 
 /** RFC 6749 §5.2 `invalid_scope`. */
 export class InvalidScopeError extends OAuthError {
-  constructor(description = 'requested scope is invalid or not allowed', options: FixedOptions = {}) {
+  constructor(
+    description = 'requested scope is invalid or not allowed',
+    options: FixedOptions = {},
+  ) {
     super('invalid_scope', fixed(options, 400, description))
   }
 }

@@ -1,11 +1,21 @@
 /**
  * @module keybound/server
  *
- * The authorization server side. So far: what the token endpoint needs to verify DPoP proofs
- * (RFC 9449 §5), demand nonces (§8) and detect replays (§11.1).
+ * The authorization server: `createAuthorizationServer(config)`, and what its token endpoint
+ * is made of, for embedding: DPoP proof verification (RFC 9449 §5), nonces (§8), replay
+ * detection (§11.1).
  */
 export * from '../bindings/dpop/index.js'
+export { type TokenRequestProof, verifyTokenRequestProof } from '../bindings/dpop/issue.js'
+export { type Config, ConfigError, loadConfig, parseConfig } from '../config/index.js'
 export * from '../errors.js'
 export { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../jose/algs.js'
 export { jwkThumbprint, type PublicJwk } from '../jose/jwk.js'
 export * from '../replay/index.js'
+export { openStore } from '../store/open.js'
+export type { Store } from '../store/types.js'
+export {
+  type AuthorizationServer,
+  type CreateServerOptions,
+  createAuthorizationServer,
+} from './server.js'

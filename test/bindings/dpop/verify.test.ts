@@ -133,9 +133,10 @@ describe('verifyProof accepts', () => {
     const nonces = createNonceProvider({ secret: new Uint8Array(32).fill(3), step: 60 })
     const replayCache = createMemoryReplayCache()
     // Without a nonce, an hour-old iat is answered with use_dpop_nonce, not a hard failure.
-    const err = await verifyProof(withClaims({ iat: NOW - 3600 }), options({ nonce: nonces })).catch(
-      (e) => e,
-    )
+    const err = await verifyProof(
+      withClaims({ iat: NOW - 3600 }),
+      options({ nonce: nonces }),
+    ).catch((e) => e)
     assert.equal(err.error, 'use_dpop_nonce')
     const retry = withClaims({ iat: NOW - 3600, nonce: err.nonce, jti: 'clock-skewed' })
     const result = await verifyProof(retry, options({ nonce: nonces, replayCache }))

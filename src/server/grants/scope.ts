@@ -1,0 +1,30 @@
+/**
+ * @module server/grants/scope
+ */
+import { InvalidScopeError } from '../../errors.js'
+import type { ClientRecord } from '../../store/types.js'
+
+/**
+ * The scope to grant (RFC 6749 §3.3): the requested scopes when every one is known to the server
+ * and allowed for the client, or, when none is requested, everything the client is allowed.
+ *
+ * @throws {InvalidScopeError} naming no scope (the description is fixed).
+ */
+export function resolveScope(
+  requested: string | undefined,
+  client: ClientRecord,
+  known: readonly string[],
+): string {
+  const allowed =
+    client.scope === null ? known : client.scope.split(' ').filter((s) => known.includes(s))
+  if (requested === undefined) return allowed.join(' ')
+  const scopes = requested.split(' ').filter(Boolean)
+  if (scopes.length === 0 || requested !== scopes.join(' ')) {
+    throw new InvalidScopeError('scope must be space-separated scope tokens')
+  }
+  const refused = scopes.filter((s) => !allowed.includes(s))
+  if (refused.length > 0) {
+    throw new InvalidScopeError(undefined, { detail: `refused: ${refused.join(' ')}` })
+  }
+  return [...new Set(scopes)].join(' ')
+}

@@ -1,0 +1,31 @@
+/**
+ * @module server/grants/types
+ *
+ * The contract of a grant module, one per `grant_type` (RFC 6749 §4).
+ */
+import type { ClientRecord } from '../../store/types.js'
+import type { ServerContext } from '../context.js'
+import type { TokenType } from '../tokens/access-token.js'
+
+export interface GrantRequest {
+  readonly client: ClientRecord
+  readonly params: Readonly<Record<string, string>>
+  readonly dpop: string | readonly string[] | undefined
+  readonly context: ServerContext
+}
+
+/** RFC 6749 §5.1 successful token response. */
+export interface TokenResponse {
+  access_token: string
+  token_type: TokenType
+  expires_in: number
+  scope?: string
+  refresh_token?: string
+}
+
+export interface Grant {
+  readonly grantType: string
+  /** Every parameter the grant reads, besides `grant_type` and client authentication. */
+  readonly parameters: ReadonlySet<string>
+  handle(request: GrantRequest): Promise<TokenResponse>
+}
