@@ -9,7 +9,9 @@
 import { readFileSync } from 'node:fs'
 import * as inspectCommand from './commands/inspect.js'
 import * as keygenCommand from './commands/keygen.js'
+import * as migrateCommand from './commands/migrate.js'
 import * as proofCommand from './commands/proof.js'
+import * as serveCommand from './commands/serve.js'
 import { CliError, type CliIo, type Command, EXIT_USAGE, processIo } from './io.js'
 
 interface CommandEntry {
@@ -19,6 +21,8 @@ interface CommandEntry {
 
 /** Every subcommand, in the order `--help` lists them. */
 const COMMANDS: Readonly<Record<string, CommandEntry>> = {
+  serve: { summary: serveCommand.summary, run: serveCommand.serve },
+  migrate: { summary: migrateCommand.summary, run: migrateCommand.migrate },
   keygen: { summary: keygenCommand.summary, run: keygenCommand.keygen },
   proof: { summary: proofCommand.summary, run: proofCommand.proof },
   inspect: { summary: inspectCommand.summary, run: inspectCommand.inspect },
@@ -36,7 +40,7 @@ function usage(): string {
     .join('\n')
   return `Usage: keybound <command> [options]
 
-Sender-constrained OAuth 2.0 tokens: DPoP (RFC 9449) keys and proofs.
+Sender-constrained OAuth 2.0 tokens: the authorization server, DPoP (RFC 9449) keys and proofs.
 
 Commands:
 ${list}

@@ -547,7 +547,7 @@ describe('errors: one line on stderr, exit 2, no stack', () => {
   test('unknown command', () => {
     assertUsageError(
       run(['frobnicate']),
-      /unknown command "frobnicate" \(commands: keygen, proof, inspect/,
+      /unknown command "frobnicate" \(commands: serve, migrate, keygen, proof, inspect/,
     )
     assertUsageError(run(['help', 'frobnicate']), 'unknown command "frobnicate"')
   })
