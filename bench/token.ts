@@ -1,0 +1,235 @@
+/**
+ * `npm run bench:token`: `POST /token` (client_credentials, client_secret_basic, a DPoP proof,
+ * an ES256 JWT access token) against keybound and against node-oidc-provider configured for
+ * the same flow, with one load generator, interleaved run by run; medians of the runs.
+ *
+ * Each server runs in its own process on the same Node binary; its CPU time is read from
+ * /proc before and after each run. keybound runs on its default (a SQLite file, the in-memory
+ * replay cache) and on PostgreSQL + Redis.
+ *
+ * Environment: BENCH_RUNS (default 3), BENCH_SECONDS (default 5), BENCH_CONCURRENCY (default 32),
+ * BENCH_NODE24 (a Node 24 binary: the whole series again with both servers on it, `.node24`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process'
+import { generateKeyPairSync } from 'node:crypto'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { signCompact } from '../src/jose/sign.js'
+import { type LoadResult, type PreparedRequest, runLoad } from './load.js'
+import { machine, median, printTable, result } from './report.js'
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3)
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 32)
+const SECRET = 'bench-secret-0123456789abcdef'
+const POSTGRES = process.env.KEYBOUND_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+const REDIS = 'redis://127.0.0.1:6379'
+const HERE = import.meta.dirname
+
+async function freePort(): Promise<number> {
+  return new Promise((done) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const address = probe.address()
+      probe.close(() => done(typeof address === 'object' && address ? address.port : 0))
+    })
+  })
+}
+
+interface Server {
+  name: string
+  port: number
+  child: ChildProcess
+}
+
+async function start(name: string, node: string, args: string[], port: number): Promise<Server> {
+  const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((ready, fail) => {
+    let out = ''
+    child.stdout?.on('data', (d) => {
+      out += d
+      if (out.includes('READY')) ready()
+    })
+    child.on('exit', (code) => fail(new Error(`${name} exited with ${code}`)))
+  })
+  return { name, port, child }
+}
+
+function stop(server: Server): Promise<void> {
+  return new Promise((done) => {
+    server.child.on('exit', () => done())
+    server.child.kill('SIGTERM')
+  })
+}
+
+/** CPU seconds (user + system) the process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Proofs and requests for one run, made before the timed window. */
+function prepare(port: number, count: number): PreparedRequest[] {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jwk = publicKey.export({ format: 'jwk' })
+  const htu = `http://127.0.0.1:${port}/token`
+  const iat = Math.floor(Date.now() / 1000)
+  const authorization = `Basic ${Buffer.from(`bench:${SECRET}`).toString('base64')}`
+  return Array.from({ length: count }, (_, i) => ({
+    headers: {
+      authorization,
+      'content-type': 'application/x-www-form-urlencoded',
+      dpop: signCompact(
+        'ES256',
+        privateKey,
+        { typ: 'dpop+jwt', jwk },
+        { jti: `${iat}-${i}`, htm: 'POST', htu, iat },
+      ),
+    },
+    body: 'grant_type=client_credentials&scope=read',
+  }))
+}
+
+interface Measured extends LoadResult {
+  cpuMsPerRequest: number
+}
+
+async function measure(server: Server, seconds: number): Promise<Measured> {
+  // Enough proofs for ~15,000 tokens/s; the run stops early if they run out.
+  const requests = prepare(server.port, Math.ceil(15_000 * seconds))
+  const pid = server.child.pid as number
+  const cpu0 = cpuSeconds(pid)
+  const load = await runLoad({
+    port: server.port,
+    path: '/token',
+    concurrency: CONCURRENCY,
+    seconds,
+    requests,
+  })
+  const cpu = cpuSeconds(pid) - cpu0
+  if (load.failed > 0)
+    throw new Error(`${server.name}: ${load.failed} failed requests, first: ${load.firstFailure}`)
+  return { ...load, cpuMsPerRequest: (cpu * 1000) / load.completed }
+}
+
+interface Series {
+  rps: number[]
+  p50: number[]
+  p99: number[]
+  cpu: number[]
+}
+const series = (): Series => ({ rps: [], p50: [], p99: [], cpu: [] })
+const add = (s: Series, m: Measured) => {
+  s.rps.push(m.rps)
+  s.p50.push(m.p50)
+  s.p99.push(m.p99)
+  s.cpu.push(m.cpuMsPerRequest)
+}
+
+async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void> }> {
+  const schema = `kb_bench_${Date.now().toString(36)}`
+  const client = new pg.Client({ connectionString: POSTGRES })
+  await client.connect()
+  await client.query(`CREATE SCHEMA ${schema}`)
+  await client.end()
+  return {
+    url: `${POSTGRES}?options=${encodeURIComponent(`-c search_path=${schema}`)}`,
+    drop: async () => {
+      const c = new pg.Client({ connectionString: POSTGRES })
+      await c.connect()
+      await c.query(`DROP SCHEMA ${schema} CASCADE`)
+      await c.end()
+    },
+  }
+}
+
+async function runSeries(node: string, suffix: string): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'keybound-bench-'))
+  const database = await postgresSchema()
+  const ports = await Promise.all([freePort(), freePort(), freePort()])
+  const keyboundArgs = (port: number, db: string, cache: string) => [
+    '--import',
+    'tsx',
+    join(HERE, 'servers/keybound.ts'),
+    String(port),
+    SECRET,
+    db,
+    cache,
+  ]
+  const servers = {
+    sqlite: await start(
+      'keybound',
+      node,
+      keyboundArgs(ports[0], `sqlite:${join(dir, 'kb.db')}`, 'memory'),
+      ports[0],
+    ),
+    postgres: await start(
+      'keybound (PostgreSQL + Redis)',
+      node,
+      keyboundArgs(ports[1], database.url, REDIS),
+      ports[1],
+    ),
+    peer: await start(
+      'node-oidc-provider',
+      node,
+      [join(HERE, 'servers/oidc-provider.mjs'), String(ports[2]), SECRET],
+      ports[2],
+    ),
+  }
+  try {
+    for (const server of Object.values(servers)) await measure(server, 1) // warm-up
+    const results = { sqlite: series(), postgres: series(), peer: series() }
+    for (let run = 0; run < RUNS; run++) {
+      for (const name of ['sqlite', 'peer', 'postgres'] as const) {
+        const m = await measure(servers[name], SECONDS)
+        add(results[name], m)
+        console.error(
+          `${suffix || 'node'} run ${run + 1}/${RUNS} ${servers[name].name}: ${Math.round(m.rps)} tokens/s, p99 ${m.p99.toFixed(1)} ms, ${m.cpuMsPerRequest.toFixed(3)} ms CPU/token`,
+        )
+      }
+    }
+    const version = (await import('node:child_process'))
+      .execFileSync(node, ['--version'])
+      .toString()
+      .trim()
+    const row = (label: string, s: Series): Array<[string, number, string]> => [
+      [`${label}: tokens/s`, median(s.rps), 'tokens/s'],
+      [`${label}: p50 latency (ms)`, median(s.p50), ''],
+      [`${label}: p99 latency (ms)`, median(s.p99), ''],
+      [`${label}: server CPU per token (ms)`, median(s.cpu), ''],
+    ]
+    printTable(
+      `POST /token, client_credentials + DPoP, JWT access tokens, concurrency ${CONCURRENCY}, ${SECONDS} s runs, medians of ${RUNS} (servers on node ${version})`,
+      machine(),
+      [
+        ...row('keybound (SQLite)', results.sqlite),
+        ...row('keybound (PostgreSQL + Redis)', results.postgres),
+        ...row('node-oidc-provider', results.peer),
+      ],
+    )
+    for (const [variant, s] of [
+      ['', results.sqlite],
+      ['.postgres', results.postgres],
+    ] as const) {
+      const rpsRatio = median(s.rps.map((r, i) => r / (results.peer.rps[i] as number)))
+      const cpuRatio = median(s.cpu.map((c, i) => c / (results.peer.cpu[i] as number)))
+      result(`token.rps${variant}${suffix}`, median(s.rps), 'tokens/s')
+      result(`token.rps_ratio_vs_oidc_provider${variant}${suffix}`, rpsRatio, 'ratio')
+      result(`token.cpu_ratio_vs_oidc_provider${variant}${suffix}`, cpuRatio, 'ratio')
+      result(`token.p99_ms${variant}${suffix}`, median(s.p99), 'ms')
+      result(`token.server_cpu_ms_per_req${variant}${suffix}`, median(s.cpu), 'ms')
+    }
+    result(`token.oidc_provider_rps${suffix}`, median(results.peer.rps), 'tokens/s')
+    result(`token.oidc_provider_p99_ms${suffix}`, median(results.peer.p99), 'ms')
+    result(`token.oidc_provider_server_cpu_ms_per_req${suffix}`, median(results.peer.cpu), 'ms')
+  } finally {
+    await Promise.all(Object.values(servers).map(stop))
+    await database.drop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await runSeries(process.execPath, '')
+if (process.env.BENCH_NODE24) await runSeries(process.env.BENCH_NODE24, '.node24')
