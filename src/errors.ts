@@ -16,6 +16,9 @@ export type OAuthErrorCode =
   | 'unauthorized_client'
   | 'unsupported_grant_type'
   | 'invalid_scope'
+  // RFC 6749 §4.1.2.1, answered to the redirect URI by the authorization endpoint
+  | 'access_denied'
+  | 'unsupported_response_type'
   // RFC 6749 §4.1.2.1, used here for 503 answers
   | 'server_error'
   | 'temporarily_unavailable'
@@ -25,6 +28,11 @@ export type OAuthErrorCode =
   // RFC 9449 §12.2
   | 'invalid_dpop_proof'
   | 'use_dpop_nonce'
+  // RFC 7009 §2.2.1
+  | 'unsupported_token_type'
+  // RFC 7591 §3.2.2
+  | 'invalid_redirect_uri'
+  | 'invalid_client_metadata'
 
 export interface OAuthErrorOptions {
   /** HTTP status to answer with. */
@@ -156,6 +164,20 @@ export class InvalidScopeError extends OAuthError {
     options: FixedOptions = {},
   ) {
     super('invalid_scope', fixed(options, 400, description))
+  }
+}
+
+/** RFC 6749 §4.1.2.1 `access_denied`: the resource owner refused (or the server denied) the request. */
+export class AccessDeniedError extends OAuthError {
+  constructor(description = 'the resource owner denied the request', options: FixedOptions = {}) {
+    super('access_denied', fixed(options, 400, description))
+  }
+}
+
+/** RFC 6749 §4.1.2.1 `unsupported_response_type`: only `code` is (RFC 9700 §2.1.2). */
+export class UnsupportedResponseTypeError extends OAuthError {
+  constructor(description = 'unsupported response_type', options: FixedOptions = {}) {
+    super('unsupported_response_type', fixed(options, 400, description))
   }
 }
 

@@ -210,6 +210,21 @@ function toClientConfig(entry: ClientEntry): ClientConfig {
   }
 }
 
+/**
+ * Validates one client entry with the schema of `clients` (the rules and messages of the file),
+ * for RFC 7591 registration: the paths of the issues are relative to the entry.
+ *
+ * @throws {ConfigError} listing every problem.
+ */
+export function parseClient(input: unknown): ClientConfig {
+  const result = clientSchema.safeParse(input, {
+    reportInput: false,
+    error: (issue) => errorMessage(issue),
+  })
+  if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues))
+  return toClientConfig(result.data)
+}
+
 function toUserConfig(entry: UserEntry): UserConfig {
   return {
     username: entry.username,

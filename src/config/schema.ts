@@ -115,6 +115,8 @@ export const KNOWN_CLIENT_METADATA: ReadonlySet<string> = new Set([
   'require_auth_time',
   'post_logout_redirect_uris',
   ...TLS_CLIENT_AUTH_NAMES,
+  // keybound's own: the client (a resource server) may introspect every client's tokens
+  'introspection',
 ])
 
 /** Names keybound sets itself: a client entry may not carry them. */
@@ -493,6 +495,9 @@ export const clientSchema = z
     if (client.token_binding !== 'dpop' && client.dpop_bound_access_tokens === true) {
       issue('dpop_bound_access_tokens', 'true needs token_binding "dpop"')
     }
+    if (client.introspection !== undefined && typeof client.introspection !== 'boolean') {
+      issue('introspection', 'must be a boolean')
+    }
     const mtlsBound = client.tls_client_certificate_bound_access_tokens
     if (mtlsBound !== undefined && typeof mtlsBound !== 'boolean') {
       issue('tls_client_certificate_bound_access_tokens', 'must be a boolean')
@@ -512,7 +517,9 @@ export const clientSchema = z
       'exactly one `tls_client_auth_*` name of the certificate (RFC 8705 §2.1.2); ' +
       '`client_credentials` needs an authenticated client (not `none`); `authorization_code` ' +
       'needs `redirect_uris`; `token_binding: "dpop"` makes DPoP proofs required. Other RFC ' +
-      '7591 metadata (e.g. `tls_client_auth_subject_dn`) is kept as sent.',
+      '7591 metadata (e.g. `tls_client_auth_subject_dn`) is kept as sent. `"introspection": ' +
+      'true` lets a client (a resource server) introspect the access tokens of every client ' +
+      '(RFC 7662); without it a client introspects only its own tokens.',
   })
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,13 @@
 import { randomUUID } from 'node:crypto'
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { ServerContext } from './context.js'
+import { authorizeEndpoint } from './endpoints/authorize.js'
+import { introspectEndpoint } from './endpoints/introspect.js'
 import { jwksEndpoint } from './endpoints/jwks.js'
 import { metadataEndpoint } from './endpoints/metadata.js'
+import { parEndpoint } from './endpoints/par.js'
+import { registerEndpoint } from './endpoints/register.js'
+import { revokeEndpoint } from './endpoints/revoke.js'
 import { tokenEndpoint } from './endpoints/token.js'
 import { registerErrorHandlers } from './http/errors.js'
 import { registerFormParser } from './http/form.js'
@@ -66,6 +71,12 @@ export async function buildApp(
   app.get('/healthz', async () => ({ status: 'ok' }))
   await app.register(metadataEndpoint(context))
   await app.register(jwksEndpoint(context))
+  await app.register(authorizeEndpoint(context))
+  await app.register(parEndpoint(context))
   await app.register(tokenEndpoint(context))
+  await app.register(introspectEndpoint(context))
+  await app.register(revokeEndpoint(context))
+  // Absent (404) unless registration.enabled.
+  await app.register(registerEndpoint(context))
   return app
 }

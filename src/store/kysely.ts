@@ -421,7 +421,7 @@ export function createKyselyStore(
 
   return {
     async migrate() {
-      await migrateToLatest(db)
+      await migrateToLatest(db, dialect)
     },
 
     async close() {

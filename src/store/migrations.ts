@@ -16,7 +16,7 @@
  * edit of an existing one. They receive a `Kysely<any>` on purpose: they must not depend on the
  * current row types.
  */
-import { type Kysely, type Migration, type MigrationProvider, Migrator } from 'kysely'
+import { type Kysely, type Migration, type MigrationProvider, Migrator, sql } from 'kysely'
 
 /** The table recording applied migrations (distinct from kysely's default, to coexist with an application's own migrations). */
 export const MIGRATION_TABLE = 'keybound_migration'
@@ -179,22 +179,42 @@ export const migrationProvider: MigrationProvider = {
   getMigrations: async () => ({ ...migrations }),
 }
 
-/** Creates a {@link Migrator} over the store's migrations and migration tables. */
-export function createMigrator(db: AnyDb): Migrator {
+/**
+ * Creates a {@link Migrator} over the store's migrations and migration tables, kept in `schema`
+ * when given (PostgreSQL).
+ */
+export function createMigrator(db: AnyDb, schema?: string): Migrator {
   return new Migrator({
     db,
     provider: migrationProvider,
     migrationTableName: MIGRATION_TABLE,
     migrationLockTableName: MIGRATION_LOCK_TABLE,
+    ...(schema === undefined ? {} : { migrationTableSchema: schema }),
   })
+}
+
+/**
+ * PostgreSQL: the schema tables are created in (the first of `search_path`). Without it, kysely's
+ * migrator takes migration tables found in any schema of the database for its own, so a second
+ * keybound store in another schema of the same database would fail to migrate.
+ */
+async function currentSchema(db: AnyDb): Promise<string | undefined> {
+  const { rows } = await sql<{ schema: string | null }>`select current_schema() as schema`.execute(
+    db,
+  )
+  return rows[0]?.schema ?? undefined
 }
 
 /**
  * Applies every pending migration. Idempotent. Throws the migration's error (with the name of the
  * migration that failed) when one fails; on PostgreSQL the failed migration is rolled back.
  */
-export async function migrateToLatest(db: AnyDb): Promise<void> {
-  const { error, results } = await createMigrator(db).migrateToLatest()
+export async function migrateToLatest(
+  db: AnyDb,
+  dialect: 'sqlite' | 'postgres' = 'sqlite',
+): Promise<void> {
+  const schema = dialect === 'postgres' ? await currentSchema(db) : undefined
+  const { error, results } = await createMigrator(db, schema).migrateToLatest()
   if (error !== undefined) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName
     const reason = error instanceof Error ? error.message : String(error)

@@ -13,6 +13,7 @@ export function metadataOf(context: ServerContext): Record<string, unknown> {
   const { config, endpoints } = context
   return {
     issuer: config.issuer,
+    authorization_endpoint: endpoints.authorization,
     token_endpoint: endpoints.token,
     jwks_uri: endpoints.jwks,
     scopes_supported: config.scopes,
@@ -21,6 +22,26 @@ export function metadataOf(context: ServerContext): Record<string, unknown> {
     token_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
     // RFC 9449 §5.1
     dpop_signing_alg_values_supported: config.dpop.algs,
+    // RFC 9126 §5
+    pushed_authorization_request_endpoint: endpoints.par,
+    require_pushed_authorization_requests: config.par.required,
+    // RFC 8414 §2: the code flow only (RFC 9700 §2.1.2), PKCE with S256 only (RFC 7636 §4.2)
+    response_types_supported: ['code'],
+    response_modes_supported: ['query'],
+    code_challenge_methods_supported: ['S256'],
+    // RFC 9207 §3
+    authorization_response_iss_parameter_supported: true,
+    // RFC 8414 §2 (RFC 7662, RFC 7009): introspection refuses public clients (`none`).
+    introspection_endpoint: endpoints.introspection,
+    introspection_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.map((m) => m.name).filter(
+      (name) => name !== 'none',
+    ),
+    introspection_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
+    revocation_endpoint: endpoints.revocation,
+    revocation_endpoint_auth_methods_supported: CLIENT_AUTH_METHODS.map((m) => m.name),
+    revocation_endpoint_auth_signing_alg_values_supported: ASYMMETRIC_ALGS,
+    // RFC 7591 §3
+    ...(config.registration.enabled ? { registration_endpoint: endpoints.registration } : {}),
   }
 }
 

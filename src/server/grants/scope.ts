@@ -28,3 +28,26 @@ export function resolveScope(
   }
   return [...new Set(scopes)].join(' ')
 }
+
+/**
+ * The scope of a refresh (RFC 6749 §6): the requested scopes when each was granted (and is
+ * still allowed for the client), else the whole granted scope. A refresh may narrow the scope,
+ * never widen it.
+ *
+ * @throws {InvalidScopeError} for a scope outside the grant.
+ */
+export function narrowScope(
+  requested: string | undefined,
+  granted: string,
+  client: ClientRecord,
+  known: readonly string[],
+): string {
+  if (requested === undefined) return granted
+  const scope = resolveScope(requested, client, known)
+  const grantedScopes = granted.split(' ')
+  const wider = scope.split(' ').filter((s) => s && !grantedScopes.includes(s))
+  if (wider.length > 0) {
+    throw new InvalidScopeError(undefined, { detail: `not granted: ${wider.join(' ')}` })
+  }
+  return scope
+}

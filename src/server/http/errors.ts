@@ -52,6 +52,9 @@ export function sendOAuthError(
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   // RFC 6749 §5.2: a failed client authentication is a 401 with a challenge.
   if (err.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="keybound"')
+  // RFC 6750 §3: a refused bearer token (the initial access token of /register, RFC 7591 §3).
+  if (err.error === 'invalid_token')
+    reply.header('www-authenticate', 'Bearer error="invalid_token"')
   // RFC 9449 §8: the nonce to use, with use_dpop_nonce.
   if (err instanceof DPoPProofError && err.nonce) reply.header('dpop-nonce', err.nonce)
   reply.status(err.status).send(err.toJSON())

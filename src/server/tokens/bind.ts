@@ -7,7 +7,7 @@
  */
 
 import { DPoPProofError } from '../../bindings/dpop/errors.js'
-import { verifyTokenRequestProof } from '../../bindings/dpop/issue.js'
+import { type ProofPolicy, verifyTokenRequestProof } from '../../bindings/dpop/issue.js'
 import { InvalidRequestError } from '../../errors.js'
 import type { ClientRecord, Confirmation } from '../../store/types.js'
 import type { ServerContext } from '../context.js'
@@ -52,18 +52,41 @@ export async function bindTokenRequest(
     // token when it sends one.
     return null
   }
-  const { config } = context
   const { cnf } = await verifyTokenRequestProof(
     request.dpop,
     request.endpoint,
-    {
-      algs: config.dpop.algs,
-      maxAge: config.dpop.iatWindow,
-      clockTolerance: config.dpop.clockTolerance,
-      replayCache: context.replayCache,
-      ...(context.nonces ? { nonce: context.nonces } : {}),
-    },
+    proofPolicyOf(context),
     request.requiredJkt,
   )
   return cnf
+}
+
+/** How the server checks proofs at its own endpoints (token, PAR), from the configuration. */
+export function proofPolicyOf(context: ServerContext): ProofPolicy {
+  const { config } = context
+  return {
+    algs: config.dpop.algs,
+    maxAge: config.dpop.iatWindow,
+    clockTolerance: config.dpop.clockTolerance,
+    replayCache: context.replayCache,
+    ...(context.nonces ? { nonce: context.nonces } : {}),
+  }
+}
+
+/**
+ * Checks a confirmation from {@link bindTokenRequest} against the key a grant turned out to be
+ * bound to, for a grant whose binding is only known once it has been spent: an authorization
+ * code is consumed after its proof is verified, so that a `use_dpop_nonce` answer (RFC 9449 §8)
+ * does not burn it. RFC 9449 §10: a code bound by `dpop_jkt` needs a proof of that key.
+ *
+ * @throws {DPoPProofError} `missing_proof` without a proof, `jkt_mismatch` for another key.
+ */
+export function checkBoundKey(cnf: Confirmation | null, requiredJkt: string | null): void {
+  if (requiredJkt === null) return
+  if (!cnf?.jkt) {
+    throw new DPoPProofError('missing_proof', { detail: 'the grant is bound to a DPoP key' })
+  }
+  if (cnf.jkt !== requiredJkt) {
+    throw new DPoPProofError('jkt_mismatch', { detail: `bound ${requiredJkt}, proof ${cnf.jkt}` })
+  }
 }
