@@ -7,11 +7,14 @@ import type { NonceSource } from '../bindings/dpop/nonce.js'
 import type { Config } from '../config/index.js'
 import type { ReplayCache } from '../replay/types.js'
 import type { Store } from '../store/types.js'
+import type { ClientLookup } from './clients.js'
 import type { SigningKeys } from './tokens/keys.js'
 
 export interface ServerContext {
   readonly config: Config
   readonly store: Store
+  /** Client lookups for authentication, cached for a few seconds. */
+  readonly clients: ClientLookup
   readonly replayCache: ReplayCache
   readonly keys: SigningKeys
   /** Present when `dpop.nonce` is `required` (RFC 9449 §8). */

@@ -14,6 +14,7 @@ import type { ReplayCache } from '../replay/types.js'
 import { openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
 import { buildApp } from './app.js'
+import { cachedClients } from './clients.js'
 import { endpointsOf, epoch, type ServerContext } from './context.js'
 import { SigningKeys } from './tokens/keys.js'
 
@@ -79,6 +80,7 @@ export async function createAuthorizationServer(
     const context: ServerContext = {
       config,
       store,
+      clients: cachedClients(store),
       replayCache,
       keys,
       nonces,

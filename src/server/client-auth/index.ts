@@ -51,7 +51,7 @@ export async function authenticateClient(
   if (basicAndBody && request.params.client_id !== clientId) {
     throw new InvalidRequestError('client_id does not match the Authorization header')
   }
-  const client = clientId ? await context.store.getClient(clientId) : undefined
+  const client = clientId ? await context.clients.get(clientId) : undefined
   if (!client) throw new InvalidClientError('unknown client', { reason: 'unknown_client' })
   if (client.token_endpoint_auth_method !== method.name) {
     throw new InvalidClientError('client authentication method not allowed for this client', {
