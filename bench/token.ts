@@ -10,12 +10,12 @@
  * Environment: BENCH_RUNS (default 3), BENCH_SECONDS (default 5), BENCH_CONCURRENCY (default 32),
  * BENCH_NODE24 (a Node 24 binary: the whole series again with both servers on it, `.node24`).
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import pg from 'pg'
 import { signCompact } from '../src/jose/sign.js'
 import { type LoadResult, type PreparedRequest, runLoad } from './load.js'
@@ -44,8 +44,17 @@ interface Server {
   child: ChildProcess
 }
 
-async function start(name: string, node: string, args: string[], port: number): Promise<Server> {
-  const child = spawn(node, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+async function start(
+  name: string,
+  node: string,
+  args: string[],
+  port: number,
+  env: Record<string, string> = {},
+): Promise<Server> {
+  const child = spawn(node, args, {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, ...env },
+  })
   await new Promise<void>((ready, fail) => {
     let out = ''
     child.stdout?.on('data', (d) => {
@@ -145,7 +154,11 @@ async function postgresSchema(): Promise<{ url: string; drop: () => Promise<void
   }
 }
 
-async function runSeries(node: string, suffix: string): Promise<void> {
+async function runSeries(
+  node: string,
+  suffix: string,
+  env: Record<string, string> = {},
+): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'keybound-bench-'))
   const database = await postgresSchema()
   const ports = await Promise.all([freePort(), freePort(), freePort()])
@@ -164,6 +177,7 @@ async function runSeries(node: string, suffix: string): Promise<void> {
       node,
       keyboundArgs(ports[0], `sqlite:${join(dir, 'kb.db')}`, 'memory'),
       ports[0],
+      env,
     ),
     postgres: await start(
       'keybound (PostgreSQL + Redis)',
@@ -190,10 +204,7 @@ async function runSeries(node: string, suffix: string): Promise<void> {
         )
       }
     }
-    const version = (await import('node:child_process'))
-      .execFileSync(node, ['--version'])
-      .toString()
-      .trim()
+    const version = execFileSync(node, ['--version']).toString().trim()
     const row = (label: string, s: Series): Array<[string, number, string]> => [
       [`${label}: tokens/s`, median(s.rps), 'tokens/s'],
       [`${label}: p50 latency (ms)`, median(s.p50), ''],
@@ -231,5 +242,35 @@ async function runSeries(node: string, suffix: string): Promise<void> {
   }
 }
 
+/**
+ * better-sqlite3 built for `node`'s ABI, in .tmp/ (built once: node_modules holds the build for
+ * the Node that ran `npm install`). The server gets it through `sqliteNativeBinding`.
+ */
+function sqliteBindingFor(node: string): string {
+  const version = execFileSync(node, ['--version']).toString().trim()
+  const dir = join(HERE, '..', '.tmp', `better-sqlite3-${version}`)
+  const binding = join(dir, 'build', 'Release', 'better_sqlite3.node')
+  if (!existsSync(binding)) {
+    cpSync(join(HERE, '..', 'node_modules', 'better-sqlite3'), dir, { recursive: true })
+    rmSync(join(dir, 'build'), { recursive: true, force: true })
+    const gyp = join(
+      dirname(process.env.npm_execpath ?? ''),
+      '..',
+      'node_modules',
+      'node-gyp',
+      'bin',
+      'node-gyp.js',
+    )
+    console.error(`building better-sqlite3 for node ${version} (about a minute)...`)
+    execFileSync(node, [gyp, 'rebuild', '--release', `--nodedir=${dirname(dirname(node))}`], {
+      cwd: dir,
+      stdio: 'ignore',
+    })
+  }
+  return binding
+}
+
 await runSeries(process.execPath, '')
-if (process.env.BENCH_NODE24) await runSeries(process.env.BENCH_NODE24, '.node24')
+const node24 = process.env.BENCH_NODE24
+if (node24)
+  await runSeries(node24, '.node24', { KEYBOUND_BENCH_SQLITE_BINDING: sqliteBindingFor(node24) })

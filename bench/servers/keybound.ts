@@ -19,7 +19,10 @@ const { config } = parseConfig({
   accessToken: { audience: 'https://api.example' },
   clients: [{ client_id: 'bench', client_secret: secret, grant_types: ['client_credentials'] }],
 })
-const server = await createAuthorizationServer(config)
+const binding = process.env.KEYBOUND_BENCH_SQLITE_BINDING
+const server = await createAuthorizationServer(config, {
+  ...(binding ? { storeOptions: { sqliteNativeBinding: binding } } : {}),
+})
 await server.listen()
 console.log(`READY ${port}`)
 process.on('SIGTERM', () => server.close().then(() => process.exit(0)))

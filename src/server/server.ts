@@ -11,7 +11,7 @@ import { decodeBase64url } from '../jose/base64url.js'
 import { createMemoryReplayCache } from '../replay/memory.js'
 import { createRedisReplayCache } from '../replay/redis.js'
 import type { ReplayCache } from '../replay/types.js'
-import { openStore } from '../store/open.js'
+import { type OpenStoreOptions, openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
 import { buildApp } from './app.js'
 import { cachedClients } from './clients.js'
@@ -29,6 +29,8 @@ export interface AuthorizationServer {
 
 export interface CreateServerOptions {
   logger?: FastifyServerOptions['logger']
+  /** How to open `config.database` (see `openStore`). */
+  storeOptions?: OpenStoreOptions
 }
 
 /** Makes the store hold exactly the configured clients (those from `/register` are kept) and users. */
@@ -64,7 +66,7 @@ export async function createAuthorizationServer(
   config: Config,
   options: CreateServerOptions = {},
 ): Promise<AuthorizationServer> {
-  const store = await openStore(config.database)
+  const store = await openStore(config.database, options.storeOptions)
   let replayCache: ReplayCache | undefined
   try {
     await syncConfiguredClients(store, config)

@@ -23,6 +23,11 @@ export interface OpenStoreOptions {
    * every connection's `search_path`. Letters, digits and `_`, not starting with a digit.
    */
   schema?: string
+  /**
+   * SQLite only: the path of a `better_sqlite3.node` built for the running Node.js, when the
+   * installed one was built for another (better-sqlite3's `nativeBinding` option).
+   */
+  sqliteNativeBinding?: string
 }
 
 /** How long SQLite waits for another connection's write lock before failing with `SQLITE_BUSY`. */
@@ -66,7 +71,7 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
     if (options.schema !== undefined) {
       throw new TypeError('database: the schema option applies to PostgreSQL only')
     }
-    return openSqlite(url.slice('sqlite:'.length))
+    return openSqlite(url.slice('sqlite:'.length), options.sqliteNativeBinding)
   }
   if (/^postgres(ql)?:\/\//i.test(url)) return openPostgres(url, options.schema)
   throw new Error(
@@ -74,11 +79,14 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   )
 }
 
-async function openSqlite(path: string): Promise<Store> {
+async function openSqlite(path: string, nativeBinding: string | undefined): Promise<Store> {
   if (path === '') throw new Error('database: "sqlite:" needs a file path (or :memory:)')
   const memory = path === ':memory:'
   if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true })
-  const database = new SqliteDatabase(memory ? ':memory:' : resolve(path))
+  const database = new SqliteDatabase(
+    memory ? ':memory:' : resolve(path),
+    nativeBinding === undefined ? {} : { nativeBinding },
+  )
   try {
     if (!memory) database.pragma('journal_mode = WAL')
     database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
