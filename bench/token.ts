@@ -262,9 +262,12 @@ function sqliteBindingFor(node: string): string {
       'node-gyp.js',
     )
     console.error(`building better-sqlite3 for node ${version} (about a minute)...`)
-    execFileSync(node, [gyp, 'rebuild', '--release', `--nodedir=${dirname(dirname(node))}`], {
+    // npm's own nodedir setting (this machine's points at the system Node) must not win.
+    const nodedir = dirname(dirname(node))
+    execFileSync(node, [gyp, 'rebuild', '--release', `--nodedir=${nodedir}`], {
       cwd: dir,
       stdio: 'ignore',
+      env: { ...process.env, npm_config_nodedir: nodedir },
     })
   }
   return binding
