@@ -397,6 +397,12 @@ export function createKyselyStore(
     }
   }
 
+  /**
+   * Whether a key taken from a request can be in a column: PostgreSQL text cannot hold U+0000
+   * (a query with one fails), so no row has it and the lookup is answered without one.
+   */
+  const storable = (key: string) => dialect !== 'postgres' || !key.includes('\u0000')
+
   function transaction<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
     const builder = db.transaction()
     return (dialect === 'postgres' ? builder.setIsolationLevel('read committed') : builder).execute(
@@ -429,6 +435,7 @@ export function createKyselyStore(
     },
 
     async getClient(clientId) {
+      if (!storable(clientId)) return undefined
       const row = await db
         .selectFrom('clients')
         .selectAll()
@@ -457,6 +464,7 @@ export function createKyselyStore(
     },
 
     async getUser(username) {
+      if (!storable(username)) return undefined
       const row = await db
         .selectFrom('users')
         .selectAll()
@@ -640,6 +648,7 @@ export function createKyselyStore(
     },
 
     consumePushedRequest(id, now) {
+      if (!storable(id)) return Promise.resolve(undefined)
       return retrying(async () => {
         const row = await db
           .deleteFrom('pushed_requests')

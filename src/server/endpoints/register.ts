@@ -72,6 +72,27 @@ function checkInitialAccessToken(authorization: string | undefined, expected: st
   }
 }
 
+/** Deepest nesting of objects and arrays in client metadata (a JWK Set needs 3). */
+const MAX_DEPTH = 32
+
+/**
+ * What the store cannot keep: nesting deeper than {@link MAX_DEPTH} (serializing it overflows
+ * the stack) and U+0000 (PostgreSQL text cannot hold it). Walked without recursion.
+ */
+function unstorable(value: unknown): string | undefined {
+  const stack: [unknown, number][] = [[value, 0]]
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const [v, depth] = item
+    if (typeof v === 'string') {
+      if (v.includes('\u0000')) return 'U+0000 is not allowed in client metadata'
+    } else if (typeof v === 'object' && v !== null) {
+      if (depth >= MAX_DEPTH) return `nested deeper than ${MAX_DEPTH} levels`
+      for (const [name, child] of Object.entries(v)) stack.push([name, depth], [child, depth + 1])
+    }
+  }
+  return undefined
+}
+
 /** The JSON object of the request (RFC 7591 §3.1: `application/json`). */
 function metadataOf(request: FastifyRequest): Record<string, unknown> {
   if (!/^application\/json\s*(;|$)/i.test(request.headers['content-type'] ?? '')) {
@@ -81,6 +102,8 @@ function metadataOf(request: FastifyRequest): Record<string, unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw invalidMetadata('the body must be a JSON object of client metadata')
   }
+  const problem = unstorable(body)
+  if (problem !== undefined) throw invalidMetadata(problem)
   return body as Record<string, unknown>
 }
 
