@@ -79,17 +79,45 @@ export async function openStore(url: string, options: OpenStoreOptions = {}): Pr
   )
 }
 
+/**
+ * better-sqlite3 12 (the last release for Node 20) aborts the process on Node 24 when a
+ * Database or Statement is garbage-collected while Node tears its environment down
+ * (`Assertion failed: (env) != nullptr` in RemoveEnvironmentCleanupHook, WiseLibs/better-sqlite3
+ * #1515). Keeping every one of them reachable until the process ends avoids that teardown
+ * collection. Statements are prepared once per SQL text and reused, so the set stays small.
+ */
+const alive: unknown[] = []
+
+function keepAlive(database: SqliteDatabase.Database): SqliteDatabase.Database {
+  alive.push(database)
+  const statements = new Map<string, SqliteDatabase.Statement>()
+  const prepare = database.prepare.bind(database)
+  database.prepare = ((sql: string) => {
+    let statement = statements.get(sql)
+    if (!statement) {
+      statement = prepare(sql)
+      statements.set(sql, statement)
+      alive.push(statement)
+    }
+    return statement
+  }) as typeof database.prepare
+  return database
+}
+
 async function openSqlite(path: string, nativeBinding: string | undefined): Promise<Store> {
   if (path === '') throw new Error('database: "sqlite:" needs a file path (or :memory:)')
   const memory = path === ':memory:'
   if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true })
-  const database = new SqliteDatabase(
-    memory ? ':memory:' : resolve(path),
-    nativeBinding === undefined ? {} : { nativeBinding },
+  const database = keepAlive(
+    new SqliteDatabase(
+      memory ? ':memory:' : resolve(path),
+      nativeBinding === undefined ? {} : { nativeBinding },
+    ),
   )
   try {
-    if (!memory) database.pragma('journal_mode = WAL')
-    database.pragma(`busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`)
+    // Through prepare, not pragma(): its statements must be kept alive too (see keepAlive).
+    if (!memory) database.prepare('PRAGMA journal_mode = WAL').get()
+    database.prepare(`PRAGMA busy_timeout = ${SQLITE_BUSY_TIMEOUT_MS}`).get()
   } catch (err) {
     database.close()
     throw err
