@@ -1,11 +1,28 @@
 /**
  * @module keybound/resource
  *
- * The resource server side: DPoP proof verification (RFC 9449 §4.3, §7), server nonces (§9)
- * and replay detection (§11.1).
+ * The resource server side: `createVerifier` checks access tokens (RFC 9068 JWTs or RFC 7662
+ * introspection) and their binding (DPoP, RFC 9449 §7; mutual TLS, RFC 8705 §3) on every request,
+ * with its adapters for Express, Fastify and node:http. The DPoP proof engine, server nonces
+ * (§9) and replay caches (§11.1) are exported for direct use.
  */
 export * from '../bindings/dpop/index.js'
+export { type ClientCertificate, certificateThumbprint } from '../bindings/mtls/index.js'
 export * from '../errors.js'
 export { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../jose/algs.js'
 export { jwkThumbprint, type PublicJwk } from '../jose/jwk.js'
 export * from '../replay/index.js'
+export type { RequestHeaders } from './authorization.js'
+export { type BindingName, ResourceError, type ResourceErrorCode } from './errors.js'
+export type { IntrospectionOptions } from './introspection.js'
+export type { AccessTokenClaims } from './jwt-access-token.js'
+export { createVerifierMetrics, type VerifierMetrics } from './metrics.js'
+export { DEFAULT_DPOP_ALGS, type VerifierLogger, type VerifierOptions } from './options.js'
+export type { TrustProxy } from './request-url.js'
+export {
+  createVerifier,
+  type Requirements,
+  type ResourceRequest,
+  type VerifiedRequest,
+  type Verifier,
+} from './verifier.js'

@@ -212,9 +212,18 @@ export function checkIat(iat: number, now: number, maxAge: number, clockToleranc
   }
 }
 
-/** RFC 9449 §4.3 step 12: `ath` equals the hash of the presented access token. */
-export function checkAth(ath: string | undefined, accessToken: string): void {
-  if (ath !== computeAth(accessToken)) throw new DPoPProofError('ath_mismatch')
+/**
+ * RFC 9449 §4.3 step 12: `ath` equals the hash of the presented access token.
+ *
+ * @param expected The hash, when the caller has computed it already (a resource server keys its
+ *   token cache by it).
+ */
+export function checkAth(
+  ath: string | undefined,
+  accessToken: string,
+  expected = computeAth(accessToken),
+): void {
+  if (ath !== expected) throw new DPoPProofError('ath_mismatch')
 }
 
 /**

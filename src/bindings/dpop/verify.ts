@@ -39,6 +39,8 @@ export interface VerifyProofOptions {
   htu: string
   /** The access token presented with the proof, at a resource server: `ath` is then required. */
   accessToken?: string
+  /** `computeAth(accessToken)`, when the caller has it already: saves hashing the token twice. */
+  accessTokenHash?: string
   /** The `jkt` the proof key must have: `cnf.jkt` of the token, or the `dpop_jkt` of a code. */
   expectedJkt?: string
   /** Allowed `alg` values (default: every asymmetric alg keybound supports). */
@@ -195,7 +197,9 @@ export async function verifyProof(
     if (options.nonce !== undefined) checkNonce(claims.nonce, options.nonce, now)
     checkIat(claims.iat, now, maxAge, clockTolerance)
   }
-  if (options.accessToken !== undefined) checkAth(claims.ath, options.accessToken)
+  if (options.accessToken !== undefined) {
+    checkAth(claims.ath, options.accessToken, options.accessTokenHash)
+  }
   if (options.expectedJkt !== undefined) checkJkt(header.jkt, options.expectedJkt)
 
   if (

@@ -1,0 +1,170 @@
+/**
+ * @module resource/jwt-access-token
+ *
+ * Validation of JWT access tokens (RFC 9068 §4): a compact JWS signed by the issuer with an
+ * allowed asymmetric alg, `typ` `at+jwt` (required when configured; otherwise `JWT` or no
+ * `typ` are tolerated, as Keycloak, Auth0 and others issue them), `iss` equal to the issuer,
+ * `aud` naming this resource, `exp` in the future and `nbf` in the past.
+ */
+import { isAscii, isUtf8 } from 'node:buffer'
+import type { AsymmetricAlg } from '../jose/algs.js'
+import { decodeBase64url } from '../jose/base64url.js'
+import { verifySignature } from '../jose/signature.js'
+import { type JsonObject, parseJsonObject } from '../jose/strict-json.js'
+import { invalidToken, ResourceError } from './errors.js'
+import type { RemoteKeySet } from './jwks.js'
+
+/** The claims a resource server relies on (RFC 9068 §2.2, RFC 7519 §4.1, RFC 7800 §3.1). */
+export interface AccessTokenClaims {
+  readonly iss: string
+  readonly sub?: string
+  readonly aud?: string | readonly string[]
+  readonly exp: number
+  readonly iat?: number
+  readonly nbf?: number
+  readonly jti?: string
+  readonly client_id?: string
+  readonly scope?: string
+  /** The confirmation (RFC 7800): `jkt` (DPoP), `x5t#S256` (mTLS), `jwk` (signed requests). */
+  readonly cnf?: Readonly<Record<string, unknown>>
+  readonly [claim: string]: unknown
+}
+
+export interface JwtPolicy {
+  readonly issuer: string
+  readonly audience: readonly string[]
+  readonly algs: readonly AsymmetricAlg[]
+  readonly requireAtJwtTyp: boolean
+  /** Seconds of clock skew tolerated on `exp`, `nbf`, `iat`. */
+  readonly clockTolerance: number
+}
+
+/** Longest token accepted, in characters: a header field, bounded by every HTTP server anyway. */
+export const MAX_TOKEN_LENGTH = 16_384
+
+const malformed = () => invalidToken('malformed_token', 'the access token is malformed')
+
+function decode(segment: string): JsonObject {
+  const bytes = decodeBase64url(segment)
+  if (bytes === undefined || bytes.length === 0) throw malformed()
+  let text: string
+  if (isAscii(bytes)) text = bytes.toString('latin1')
+  else if (isUtf8(bytes)) text = bytes.toString('utf8')
+  else throw malformed()
+  const result = parseJsonObject(text)
+  if (typeof result === 'string') throw malformed()
+  return result
+}
+
+/** Whether `token` has the shape of a JWS (three segments), rather than an opaque reference. */
+export function looksLikeJwt(token: string): boolean {
+  const first = token.indexOf('.')
+  return first > 0 && token.indexOf('.', first + 1) > first + 1
+}
+
+const AT_JWT_TYPS = new Set(['at+jwt', 'application/at+jwt'])
+
+/** Checks the claims of a token whose signature is verified (RFC 9068 §4 steps 3–9). */
+export function checkClaims(claims: JsonObject, policy: JwtPolicy, now: number): AccessTokenClaims {
+  const skew = policy.clockTolerance
+  if (claims.iss !== policy.issuer) {
+    throw invalidToken('iss_mismatch', 'the access token was not issued by this issuer', {
+      detail: `iss=${String(claims.iss)} expected=${policy.issuer}`,
+    })
+  }
+  const aud = claims.aud
+  const auds = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : []
+  if (!auds.some((a) => policy.audience.includes(a as string))) {
+    throw invalidToken('aud_mismatch', 'the access token is not meant for this resource', {
+      detail: `aud=${JSON.stringify(aud)} expected=${policy.audience.join(' ')}`,
+    })
+  }
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw malformed()
+  if (claims.exp <= now - skew) {
+    throw invalidToken('token_expired', 'the access token has expired', {
+      detail: `exp=${claims.exp} now=${now}`,
+    })
+  }
+  for (const name of ['nbf', 'iat'] as const) {
+    const value = claims[name]
+    if (value === undefined) continue
+    if (typeof value !== 'number' || !Number.isFinite(value)) throw malformed()
+    if (value > now + skew) {
+      throw invalidToken('token_not_yet_valid', 'the access token is not valid yet', {
+        detail: `${name}=${value} now=${now}`,
+      })
+    }
+  }
+  for (const name of ['sub', 'client_id', 'scope', 'jti'] as const) {
+    if (claims[name] !== undefined && typeof claims[name] !== 'string') throw malformed()
+  }
+  const cnf = claims.cnf
+  if (cnf !== undefined && (typeof cnf !== 'object' || cnf === null || Array.isArray(cnf))) {
+    throw malformed()
+  }
+  return claims as AccessTokenClaims
+}
+
+/**
+ * Verifies a JWT access token's signature with the issuer's keys, then its claims.
+ *
+ * @throws {ResourceError} `invalid_token` (401), or `temporarily_unavailable` (503) when the
+ *   issuer's keys cannot be fetched.
+ */
+export async function verifyJwtAccessToken(
+  token: string,
+  keys: RemoteKeySet,
+  policy: JwtPolicy,
+  now: number,
+): Promise<AccessTokenClaims> {
+  if (token.length > MAX_TOKEN_LENGTH) throw malformed()
+  const first = token.indexOf('.')
+  const second = token.indexOf('.', first + 1)
+  if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
+  const header = decode(token.slice(0, first))
+  const { alg, kid, typ } = header
+  if (typeof alg !== 'string' || !policy.algs.includes(alg as AsymmetricAlg)) {
+    throw invalidToken('alg_not_allowed', 'the access token is signed with an alg not allowed', {
+      detail: `alg=${String(alg)}`,
+    })
+  }
+  // RFC 9068 §4 step 1 and RFC 8725 §3.11: explicit typing keeps other JWTs of the same
+  // issuer (ID tokens, logout tokens, DPoP proofs) from passing as access tokens.
+  const typName = typeof typ === 'string' ? typ.toLowerCase() : typ
+  if (
+    !AT_JWT_TYPS.has(typName as string) &&
+    (policy.requireAtJwtTyp || (typName !== undefined && typName !== 'jwt'))
+  ) {
+    throw invalidToken('bad_typ', 'the access token is not an RFC 9068 JWT access token', {
+      detail: `typ=${String(typ)}`,
+    })
+  }
+  if ('crit' in header) throw malformed()
+  if (kid !== undefined && typeof kid !== 'string') throw malformed()
+  const signature = decodeBase64url(token.slice(second + 1))
+  if (signature === undefined || signature.length === 0) throw malformed()
+  const payload = decode(token.slice(first + 1, second))
+
+  let candidates: Awaited<ReturnType<RemoteKeySet['candidates']>>
+  try {
+    candidates = await keys.candidates(kid, alg as AsymmetricAlg)
+  } catch (cause) {
+    throw new ResourceError('temporarily_unavailable', {
+      status: 503,
+      description: "the issuer's keys are unavailable",
+      reason: 'jwks_unavailable',
+      detail: (cause as Error).message,
+      cause,
+    })
+  }
+  if (candidates.length === 0) {
+    throw invalidToken('unknown_key', 'the access token is signed with an unknown key', {
+      detail: `kid=${String(kid)} alg=${alg}`,
+    })
+  }
+  const input = token.slice(0, second)
+  if (!candidates.some((k) => verifySignature(alg as AsymmetricAlg, k.key, input, signature))) {
+    throw invalidToken('bad_signature', 'the access token signature is invalid')
+  }
+  return checkClaims(payload, policy, now)
+}

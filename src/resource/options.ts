@@ -1,0 +1,206 @@
+/**
+ * @module resource/options
+ *
+ * The options of `createVerifier`, their documented defaults, and their validation: a mistake
+ * is a `CodedTypeError` that names the option, thrown when the verifier is created, never on a
+ * request.
+ */
+import type { NonceSource } from '../bindings/dpop/nonce.js'
+import { CodedTypeError } from '../errors.js'
+import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
+import type { ReplayCache } from '../replay/types.js'
+import type { IntrospectionOptions } from './introspection.js'
+import type { VerifierMetrics } from './metrics.js'
+import type { TrustProxy } from './request-url.js'
+
+/** The logger interface the verifier writes refusals to (pino and console both fit). */
+export interface VerifierLogger {
+  warn(object: Record<string, unknown>, message: string): void
+}
+
+export interface VerifierOptions {
+  /** The authorization server's issuer identifier; `iss` must equal it (RFC 9068 §4). */
+  issuer: string
+  /** This resource's identifier(s): `aud` must contain one (RFC 9068 §4). */
+  audience: string | readonly string[]
+  /** The issuer's JWK Set; by default `jwks_uri` from its RFC 8414 metadata. */
+  jwksUri?: string
+  /** Resolve opaque tokens by RFC 7662 introspection. */
+  introspection?: IntrospectionOptions
+  /** Algs allowed for access token signatures (default: every asymmetric alg). */
+  algs?: readonly AsymmetricAlg[]
+  /** Require `typ: at+jwt` (RFC 9068 §2.1); by default `JWT` or no `typ` are tolerated. */
+  requireAtJwtTyp?: boolean
+  /** Seconds of clock skew tolerated on the token's `exp`, `nbf`, `iat` (default 5). */
+  clockTolerance?: number
+  dpop?: {
+    /** Algs allowed for proofs (default ES256, ES384, ES512, PS256, PS384, PS512, EdDSA). */
+    algs?: readonly AsymmetricAlg[]
+    /** How old a proof may be, in seconds (default 60). */
+    iatWindow?: number
+    /** Clock skew allowed on `iat`, in seconds (default 5). */
+    clockTolerance?: number
+    /** Demand server nonces (RFC 9449 §9): a source made by `createNonceProvider`. */
+    nonce?: NonceSource
+  }
+  /** Where proof `jti`s are remembered (RFC 9449 §11.1); `null` turns replay detection off. */
+  replayCache: ReplayCache | null
+  /** The API's external base URL, e.g. `https://api.example.com/v1`: `htu` is checked on it. */
+  publicUrl?: string
+  /** Read `Forwarded`/`X-Forwarded-*` from these proxies (addresses or CIDRs), or `true`. */
+  trustProxy?: TrustProxy
+  /** Accept tokens without any binding as plain `Bearer` tokens (default false). */
+  allowBearer?: boolean
+  /** Refuse every token that is not sender-constrained; incompatible with `allowBearer`. */
+  requireBinding?: boolean
+  /** Most validated tokens kept (default 10,000; `0` turns the cache off). */
+  tokenCacheSize?: number
+  /** `realm` of the `WWW-Authenticate` challenges. */
+  realm?: string
+  /** Where refusals are logged, with the expected and received values. */
+  logger?: VerifierLogger
+  /** Counters of verified and refused requests (see `createVerifierMetrics`). */
+  metrics?: VerifierMetrics
+  /** The `fetch` for metadata, JWKS and introspection (default: the global one). */
+  fetch?: typeof fetch
+  /** Timeout of each outbound request, in ms (default 5,000). */
+  timeout?: number
+}
+
+/** RFC 9449 §7.1 `algs` default: every asymmetric alg but RS*, whose PKCS#1 v1.5 RFC 8725 discourages. */
+export const DEFAULT_DPOP_ALGS: readonly AsymmetricAlg[] = [
+  'ES256',
+  'ES384',
+  'ES512',
+  'PS256',
+  'PS384',
+  'PS512',
+  'EdDSA',
+]
+
+const fail = (name: string, must: string) =>
+  new CodedTypeError(`"${name}" must be ${must}`, 'ERR_INVALID_ARG_VALUE')
+
+function checkUrl(name: string, value: unknown, httpsOrLoopback = false): URL {
+  let url: URL
+  try {
+    url = new URL(value as string)
+  } catch {
+    throw fail(name, 'an absolute URL')
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw fail(name, 'an http(s) URL')
+  if (
+    httpsOrLoopback &&
+    url.protocol === 'http:' &&
+    !/^(localhost|127\.[\d.]+|\[::1\])$/.test(url.hostname)
+  ) {
+    throw fail(name, 'an https URL (http only on loopback)')
+  }
+  return url
+}
+
+function checkAlgs(name: string, value: unknown): readonly AsymmetricAlg[] {
+  if (!Array.isArray(value) || value.length === 0 || !value.every(isAsymmetricAlg)) {
+    throw fail(name, `a non-empty list of ${ASYMMETRIC_ALGS.join(', ')}`)
+  }
+  return value
+}
+
+function checkSeconds(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !(value >= 0) || !Number.isFinite(value)) {
+    throw fail(name, 'a non-negative number of seconds')
+  }
+  return value
+}
+
+/** The options with defaults applied, checked once. */
+export interface ResolvedOptions {
+  readonly issuer: string
+  readonly audience: readonly string[]
+  readonly jwksUri: URL | undefined
+  readonly algs: readonly AsymmetricAlg[]
+  readonly requireAtJwtTyp: boolean
+  readonly clockTolerance: number
+  readonly dpopAlgs: readonly AsymmetricAlg[]
+  readonly iatWindow: number
+  readonly dpopClockTolerance: number
+  readonly allowBearer: boolean
+  readonly publicUrl: URL | undefined
+  readonly tokenCacheSize: number
+  readonly timeout: number
+}
+
+export function resolveOptions(options: VerifierOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new CodedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
+  }
+  checkUrl('issuer', options.issuer)
+  // `iss` is compared as a string (RFC 9068 §4), so the issuer is kept exactly as given.
+  const issuer = options.issuer
+  const audience = typeof options.audience === 'string' ? [options.audience] : options.audience
+  if (
+    !Array.isArray(audience) ||
+    audience.length === 0 ||
+    !audience.every((a) => typeof a === 'string' && a !== '')
+  ) {
+    throw fail(
+      'audience',
+      'a non-empty string or list of strings (RFC 9068 §4: aud is always checked)',
+    )
+  }
+  if (options.replayCache === undefined) {
+    throw fail('replayCache', 'a replay cache, or null to turn replay detection off explicitly')
+  }
+  if (options.allowBearer && options.requireBinding) {
+    throw fail('allowBearer', 'false when "requireBinding" is set')
+  }
+  if (
+    options.publicUrl !== undefined &&
+    options.trustProxy !== undefined &&
+    options.trustProxy !== false
+  ) {
+    throw fail(
+      'publicUrl',
+      'omitted when "trustProxy" is set (the URL comes from one or the other)',
+    )
+  }
+  const introspection = options.introspection
+  if (introspection !== undefined) {
+    if (typeof introspection.clientId !== 'string' || introspection.clientId === '') {
+      throw fail('introspection.clientId', 'a non-empty string')
+    }
+    if (typeof introspection.clientSecret !== 'string' || introspection.clientSecret === '') {
+      throw fail('introspection.clientSecret', 'a non-empty string')
+    }
+    if (introspection.endpoint !== undefined)
+      checkUrl('introspection.endpoint', introspection.endpoint, true)
+    checkSeconds('introspection.cacheTtl', introspection.cacheTtl, 30)
+  }
+  if (options.dpop?.nonce !== undefined && typeof options.dpop.nonce?.verify !== 'function') {
+    throw fail('dpop.nonce', 'a nonce source made by createNonceProvider')
+  }
+  const size = options.tokenCacheSize ?? 10_000
+  if (!Number.isInteger(size) || size < 0) throw fail('tokenCacheSize', 'a non-negative integer')
+  const timeout = options.timeout ?? 5_000
+  if (!Number.isInteger(timeout) || timeout <= 0) throw fail('timeout', 'a positive number of ms')
+  return {
+    issuer,
+    audience,
+    jwksUri: options.jwksUri === undefined ? undefined : checkUrl('jwksUri', options.jwksUri, true),
+    algs: options.algs === undefined ? ASYMMETRIC_ALGS : checkAlgs('algs', options.algs),
+    requireAtJwtTyp: options.requireAtJwtTyp === true,
+    clockTolerance: checkSeconds('clockTolerance', options.clockTolerance, 5),
+    dpopAlgs:
+      options.dpop?.algs === undefined
+        ? DEFAULT_DPOP_ALGS
+        : checkAlgs('dpop.algs', options.dpop.algs),
+    iatWindow: checkSeconds('dpop.iatWindow', options.dpop?.iatWindow, 60),
+    dpopClockTolerance: checkSeconds('dpop.clockTolerance', options.dpop?.clockTolerance, 5),
+    allowBearer: options.allowBearer === true,
+    publicUrl:
+      options.publicUrl === undefined ? undefined : checkUrl('publicUrl', options.publicUrl),
+    tokenCacheSize: size,
+    timeout,
+  }
+}

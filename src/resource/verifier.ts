@@ -1,0 +1,368 @@
+/**
+ * @module resource/verifier
+ *
+ * The resource server's verifier: one framework-free `verify()` per protected request. It reads
+ * the credentials, validates the access token (JWT per RFC 9068 or opaque by RFC 7662
+ * introspection), then checks the binding the token's `cnf` names with that binding's own
+ * module: `jkt` with a DPoP proof (RFC 9449 §7), `x5t#S256` with the TLS client certificate
+ * (RFC 8705 §3). A `cnf` it does not understand is refused, never ignored.
+ */
+import { computeAth } from '../bindings/dpop/ath.js'
+import { DPoPProofError } from '../bindings/dpop/errors.js'
+import { verifyPresentedProof } from '../bindings/dpop/present.js'
+import type { VerifiedProof } from '../bindings/dpop/verify.js'
+import { checkCertificateBinding } from '../bindings/mtls/present.js'
+import type { ClientCertificate } from '../bindings/mtls/thumbprint.js'
+import { OAuthError } from '../errors.js'
+import { headerOf, type RequestHeaders, readCredentials } from './authorization.js'
+import { wwwAuthenticate } from './challenge.js'
+import { type BindingName, invalidRequest, invalidToken, ResourceError } from './errors.js'
+import { createIntrospector, type Introspector } from './introspection.js'
+import { RemoteKeySet } from './jwks.js'
+import {
+  type AccessTokenClaims,
+  type JwtPolicy,
+  looksLikeJwt,
+  verifyJwtAccessToken,
+} from './jwt-access-token.js'
+import { discover, type ServerMetadata } from './metadata.js'
+import { resolveOptions, type VerifierOptions } from './options.js'
+import { compileTrustProxy, requestUrl } from './request-url.js'
+import { TokenCache } from './token-cache.js'
+
+/** A protected resource request, as any HTTP framework can describe it. */
+export interface ResourceRequest {
+  /** The request method, e.g. `GET`. */
+  method: string
+  /** The request-target as received (`req.url`): path and query. */
+  url: string
+  headers: RequestHeaders
+  /** The certificate of the TLS connection, for certificate-bound tokens (RFC 8705). */
+  clientCertificate?: ClientCertificate | undefined
+  /** The address of the peer (`req.socket.remoteAddress`), checked against `trustProxy`. */
+  remoteAddress?: string | undefined
+  /** Whether the connection is TLS (the scheme of the URL when there is no proxy). */
+  encrypted?: boolean | undefined
+}
+
+/** What one route demands beyond a valid token. */
+export interface Requirements {
+  /** Scopes the token must all carry (`insufficient_scope`, 403, otherwise). */
+  scope?: string | readonly string[]
+  /** Audiences of which the token's `aud` must contain one (narrower than the verifier's). */
+  audience?: string | readonly string[]
+}
+
+/** A request that passed: who it is for, and how the token was bound. */
+export interface VerifiedRequest {
+  readonly claims: AccessTokenClaims
+  /** `sub` of the token (the client itself for client_credentials). */
+  readonly subject: string | undefined
+  readonly clientId: string | undefined
+  readonly scopes: readonly string[]
+  /** How the token is sender-constrained: `dpop`, `mtls`, or `bearer` when it is not. */
+  readonly binding: BindingName
+  /** The verified DPoP proof, for a DPoP-bound token. */
+  readonly proof?: VerifiedProof
+  /** Headers to add to the response (a fresh `DPoP-Nonce`, RFC 9449 §9). */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export interface Verifier {
+  /**
+   * Verifies one request.
+   *
+   * @throws {ResourceError} with `status` and `headers` (`WWW-Authenticate`, `DPoP-Nonce`) to
+   *   answer with.
+   */
+  verify(request: ResourceRequest, requirements?: Requirements): Promise<VerifiedRequest>
+  /** The challenges for a response that asks for credentials (RFC 6750 §3, RFC 9449 §7.1). */
+  readonly challenge: string
+  /** The verifier's counters, when it was given `metrics`. */
+  readonly metrics: VerifierOptions['metrics']
+}
+
+const SCOPE_SPLIT = / +/
+
+/** `scope` (RFC 9068 §2.2.3, a space-separated string), or Okta's `scp` array. */
+function scopesOf(claims: AccessTokenClaims): string[] {
+  if (typeof claims.scope === 'string') return claims.scope.split(SCOPE_SPLIT).filter(Boolean)
+  return Array.isArray(claims.scp) ? claims.scp.filter((s) => typeof s === 'string') : []
+}
+
+const list = (value: string | readonly string[]) => (typeof value === 'string' ? [value] : value)
+
+/** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1). */
+const KNOWN_CNF = new Set(['jkt', 'x5t#S256'])
+
+/** RFC 9449 §7.1: a proof that fails is `invalid_dpop_proof`; a key mismatch, `invalid_token`. */
+function fromProofError(error: DPoPProofError): ResourceError {
+  const detail = error.detail === undefined ? {} : { detail: error.detail }
+  if (error.reason === 'jkt_mismatch') {
+    return invalidToken('jkt_mismatch', 'Invalid DPoP key binding', { binding: 'dpop', ...detail })
+  }
+  return new ResourceError(
+    error.error === 'use_dpop_nonce' ? 'use_dpop_nonce' : 'invalid_dpop_proof',
+    {
+      status: 401,
+      description: error.error_description,
+      reason: error.reason,
+      binding: 'dpop',
+      ...detail,
+      ...(error.nonce === undefined ? {} : { dpopNonce: error.nonce }),
+    },
+  )
+}
+
+/**
+ * Creates a verifier. Options are checked now; the issuer's metadata and keys are fetched on
+ * first use and kept.
+ *
+ * @throws {CodedTypeError} naming the option that is wrong.
+ */
+export function createVerifier(options: VerifierOptions): Verifier {
+  const resolved = resolveOptions(options)
+  const fetchImpl = options.fetch ?? globalThis.fetch
+  const nonce = options.dpop?.nonce
+  const trusted = compileTrustProxy(options.trustProxy)
+  const urlPolicy = { publicUrl: resolved.publicUrl, trusted }
+  const cache = new TokenCache(resolved.tokenCacheSize)
+  const challengeOptions = {
+    ...(options.realm === undefined ? {} : { realm: options.realm }),
+    bearer: !options.requireBinding,
+    dpopAlgs: resolved.dpopAlgs,
+  }
+  const policy: JwtPolicy = {
+    issuer: resolved.issuer,
+    audience: resolved.audience,
+    algs: resolved.algs,
+    requireAtJwtTyp: resolved.requireAtJwtTyp,
+    clockTolerance: resolved.clockTolerance,
+  }
+
+  let metadata: Promise<ServerMetadata> | undefined
+  const discovered = () => {
+    metadata ??= discover(resolved.issuer, fetchImpl, resolved.timeout).catch((error) => {
+      metadata = undefined // try again on the next request
+      throw error
+    })
+    return metadata
+  }
+  const endpointOf = async (member: 'jwks_uri' | 'introspection_endpoint'): Promise<URL> => {
+    const value = (await discovered())[member]
+    if (typeof value !== 'string') throw new Error(`the issuer's metadata has no ${member}`)
+    return new URL(value)
+  }
+  const keys = new RemoteKeySet({
+    uri: async () => resolved.jwksUri ?? endpointOf('jwks_uri'),
+    fetch: fetchImpl,
+    timeout: resolved.timeout,
+  })
+  const introspector: Introspector | undefined =
+    options.introspection &&
+    createIntrospector(
+      options.introspection,
+      async () =>
+        options.introspection?.endpoint
+          ? new URL(options.introspection.endpoint)
+          : endpointOf('introspection_endpoint'),
+      policy,
+      cache,
+      fetchImpl,
+      resolved.timeout,
+    )
+
+  async function validateToken(token: string, tokenHash: string, now: number) {
+    if (!looksLikeJwt(token)) {
+      if (introspector) return introspector.introspect(token, tokenHash, now)
+      throw invalidToken('opaque_token', 'the access token is not a JWT and introspection is off')
+    }
+    const cached = cache.get(tokenHash, now)
+    if (cached) return cached
+    const claims = await verifyJwtAccessToken(token, keys, policy, now)
+    cache.set(tokenHash, claims, claims.exp)
+    return claims
+  }
+
+  async function check(
+    request: ResourceRequest,
+    requirements: Requirements | undefined,
+    state: { scheme: 'DPoP' | 'Bearer' | undefined; binding: BindingName },
+  ): Promise<VerifiedRequest> {
+    const credentials = readCredentials(request.headers)
+    const dpopHeader = headerOf(request.headers, 'dpop')
+    if (credentials === undefined) {
+      throw new ResourceError('invalid_request', {
+        status: 401,
+        description: 'no access token',
+        reason: 'missing_token',
+      })
+    }
+    state.scheme = credentials.scheme
+    const { token } = credentials
+    if (credentials.scheme === 'Bearer' && dpopHeader !== undefined) {
+      // RFC 9449 §7.2: a DPoP proof belongs with the DPoP scheme; sent with Bearer the request
+      // is ambiguous, and a downgrade attempt as often as a client bug.
+      throw invalidRequest('dpop_with_bearer', 'a DPoP proof requires the DPoP scheme', {
+        binding: 'dpop',
+      })
+    }
+    const now = Date.now()
+    const tokenHash = computeAth(token)
+    const claims = await validateToken(token, tokenHash, Math.floor(now / 1000))
+
+    if (requirements?.audience !== undefined) {
+      const wanted = list(requirements.audience)
+      const aud = claims.aud === undefined ? [] : list(claims.aud)
+      if (!aud.some((a) => wanted.includes(a))) {
+        throw invalidToken('aud_mismatch', 'the access token is not meant for this resource', {
+          detail: `aud=${JSON.stringify(claims.aud)} expected=${wanted.join(' ')}`,
+        })
+      }
+    }
+
+    const cnf = claims.cnf ?? {}
+    for (const member of Object.keys(cnf)) {
+      if (!KNOWN_CNF.has(member)) {
+        throw invalidToken(
+          'unsupported_cnf',
+          'the access token is bound in a way this resource cannot check',
+          {
+            detail: `cnf member ${member}`,
+          },
+        )
+      }
+    }
+    const jkt = cnf.jkt
+    const x5t = cnf['x5t#S256']
+    let proof: VerifiedProof | undefined
+    const headers: Record<string, string> = {}
+
+    if (jkt !== undefined) {
+      state.binding = 'dpop'
+      if (typeof jkt !== 'string')
+        throw invalidToken('malformed_token', 'the access token is malformed')
+      // RFC 9449 §7.2: a DPoP-bound token sent as a bearer token is refused.
+      if (credentials.scheme !== 'DPoP') {
+        state.scheme = 'DPoP'
+        throw invalidToken(
+          'dpop_bound_as_bearer',
+          'a DPoP-bound access token requires the DPoP scheme',
+          {
+            binding: 'dpop',
+          },
+        )
+      }
+      proof = await verifyPresentedProof(dpopHeader, {
+        accessToken: token,
+        accessTokenHash: tokenHash,
+        jkt,
+        htm: request.method,
+        htu: requestUrl(request, urlPolicy),
+        algs: resolved.dpopAlgs,
+        maxAge: resolved.iatWindow,
+        clockTolerance: resolved.dpopClockTolerance,
+        replayCache: options.replayCache,
+        ...(nonce === undefined ? {} : { nonce }),
+        currentDate: new Date(now),
+      })
+      // RFC 9449 §9: a fresh nonce may come with any answer; sent when the client's is aging.
+      if (nonce && proof.claims.nonce !== nonce.current(now))
+        headers['dpop-nonce'] = nonce.current(now)
+    } else if (credentials.scheme === 'DPoP') {
+      state.binding = 'dpop'
+      throw invalidToken('token_not_dpop_bound', 'Invalid DPoP key binding', { binding: 'dpop' })
+    }
+
+    if (x5t !== undefined) {
+      if (state.binding !== 'dpop') state.binding = 'mtls'
+      if (typeof x5t !== 'string')
+        throw invalidToken('malformed_token', 'the access token is malformed')
+      const failure = checkCertificateBinding(x5t, request.clientCertificate)
+      if (failure) {
+        throw invalidToken(failure.failure, 'the access token is bound to another certificate', {
+          binding: 'mtls',
+          detail: failure.detail,
+        })
+      }
+    }
+
+    if (jkt === undefined && x5t === undefined && !resolved.allowBearer) {
+      throw invalidToken('unbound_token', 'the access token must be sender-constrained')
+    }
+
+    const scopes = scopesOf(claims)
+    if (requirements?.scope !== undefined) {
+      const missing = list(requirements.scope).filter((s) => !scopes.includes(s))
+      if (missing.length > 0) {
+        throw new ResourceError('insufficient_scope', {
+          status: 403,
+          description: 'the access token lacks a scope this resource requires',
+          reason: 'insufficient_scope',
+          scope: list(requirements.scope).join(' '),
+          detail: `missing=${missing.join(' ')}`,
+        })
+      }
+    }
+    return {
+      claims,
+      subject: claims.sub,
+      clientId: claims.client_id,
+      scopes,
+      binding: state.binding,
+      ...(proof === undefined ? {} : { proof }),
+      headers,
+    }
+  }
+
+  return {
+    challenge: wwwAuthenticate(challengeOptions, undefined, undefined),
+    metrics: options.metrics,
+    async verify(request, requirements) {
+      const state: { scheme: 'DPoP' | 'Bearer' | undefined; binding: BindingName } = {
+        scheme: undefined,
+        binding: 'bearer',
+      }
+      try {
+        const verified = await check(request, requirements, state)
+        options.metrics?.verified(verified.binding)
+        return verified
+      } catch (thrown) {
+        let error: ResourceError
+        if (thrown instanceof ResourceError) error = thrown
+        else if (thrown instanceof DPoPProofError) error = fromProofError(thrown)
+        else if (thrown instanceof OAuthError) {
+          // The replay cache could not answer: fail closed, 503 (RFC 9449 §11.1).
+          error = new ResourceError('temporarily_unavailable', {
+            status: thrown.status,
+            description: thrown.error_description,
+            reason: thrown.reason ?? thrown.error,
+            ...(thrown.detail === undefined ? {} : { detail: thrown.detail }),
+          })
+        } else throw thrown
+        const binding = error.binding ?? state.binding
+        const scheme = binding === 'dpop' ? 'DPoP' : state.scheme
+        if (error.status === 401 || error.status === 403 || error.status === 400) {
+          error.headers['www-authenticate'] =
+            error.reason === 'missing_token'
+              ? wwwAuthenticate(challengeOptions, undefined, undefined)
+              : wwwAuthenticate(challengeOptions, error, scheme)
+        }
+        if (error.dpopNonce !== undefined) error.headers['dpop-nonce'] = error.dpopNonce
+        options.metrics?.refused(binding, error.reason)
+        options.logger?.warn(
+          {
+            reason: error.reason,
+            error: error.error,
+            binding,
+            ...(error.detail === undefined ? {} : { detail: error.detail }),
+            method: request.method,
+            url: request.url.split('?', 1)[0],
+          },
+          'protected resource request refused',
+        )
+        throw error
+      }
+    },
+  }
+}
