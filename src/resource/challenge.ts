@@ -11,7 +11,7 @@ import type { ResourceError } from './errors.js'
 export interface ChallengeOptions {
   /** `realm` of every challenge (RFC 6750 §3), when configured. */
   realm?: string
-  /** Whether the `Bearer` scheme is offered (plain bearer tokens, or certificate-bound ones). */
+  /** Whether the `Bearer` scheme is offered (plain bearer tokens are accepted). */
   bearer: boolean
   /** Whether the `DPoP` scheme is offered, and its `algs` (RFC 9449 §7.1). */
   dpopAlgs: readonly string[] | undefined

@@ -27,6 +27,11 @@ export interface VerifierOptions {
   jwksUri?: string
   /** Resolve opaque tokens by RFC 7662 introspection. */
   introspection?: IntrospectionOptions
+  /**
+   * Seconds between two fetches of the JWK Set (default 30): a token with an unknown `kid`
+   * triggers a refetch at most this often.
+   */
+  jwksCooldown?: number
   /** Algs allowed for access token signatures (default: every asymmetric alg). */
   algs?: readonly AsymmetricAlg[]
   /** Require `typ: at+jwt` (RFC 9068 §2.1); by default `JWT` or no `typ` are tolerated. */
@@ -119,6 +124,7 @@ export interface ResolvedOptions {
   readonly issuer: string
   readonly audience: readonly string[]
   readonly jwksUri: URL | undefined
+  readonly jwksCooldown: number
   readonly algs: readonly AsymmetricAlg[]
   readonly requireAtJwtTyp: boolean
   readonly clockTolerance: number
@@ -188,6 +194,7 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     issuer,
     audience,
     jwksUri: options.jwksUri === undefined ? undefined : checkUrl('jwksUri', options.jwksUri, true),
+    jwksCooldown: checkSeconds('jwksCooldown', options.jwksCooldown, 30),
     algs: options.algs === undefined ? ASYMMETRIC_ALGS : checkAlgs('algs', options.algs),
     requireAtJwtTyp: options.requireAtJwtTyp === true,
     clockTolerance: checkSeconds('clockTolerance', options.clockTolerance, 5),

@@ -129,7 +129,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const cache = new TokenCache(resolved.tokenCacheSize)
   const challengeOptions = {
     ...(options.realm === undefined ? {} : { realm: options.realm }),
-    bearer: !options.requireBinding,
+    bearer: resolved.allowBearer,
     dpopAlgs: resolved.dpopAlgs,
   }
   const policy: JwtPolicy = {
@@ -157,6 +157,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     uri: async () => resolved.jwksUri ?? endpointOf('jwks_uri'),
     fetch: fetchImpl,
     timeout: resolved.timeout,
+    cooldown: resolved.jwksCooldown * 1000,
   })
   const introspector: Introspector | undefined =
     options.introspection &&
