@@ -88,6 +88,16 @@ export class RemoteKeySet {
     return found
   }
 
+  /**
+   * The candidates when they are known and the set is fresh, without waiting: the hot path of
+   * every request. `undefined` means "ask {@link candidates}".
+   */
+  known(kid: string | undefined, alg: AsymmetricAlg): readonly JwksKey[] | undefined {
+    if (this.#options.now() - this.#fetchedAt >= this.#options.maxAge) return undefined
+    const found = this.#select(kid, alg)
+    return found.length === 0 ? undefined : found
+  }
+
   /** Fetches the set now (concurrent callers share one fetch). */
   refresh(): Promise<void> {
     this.#pending ??= this.#fetch().finally(() => {

@@ -105,23 +105,25 @@ export function checkClaims(claims: JsonObject, policy: JwtPolicy, now: number):
   return claims as AccessTokenClaims
 }
 
+interface CheckedHeader {
+  readonly alg: AsymmetricAlg
+  readonly kid: string | undefined
+}
+
 /**
- * Verifies a JWT access token's signature with the issuer's keys, then its claims.
- *
- * @throws {ResourceError} `invalid_token` (401), or `temporarily_unavailable` (503) when the
- *   issuer's keys cannot be fetched.
+ * Headers already checked, by their base64url text and the policy they were checked against.
+ * An issuer's tokens share a handful of headers (one per signing key), so decoding and checking
+ * them is done once; the cache is bounded, first in first out.
  */
-export async function verifyJwtAccessToken(
-  token: string,
-  keys: RemoteKeySet,
-  policy: JwtPolicy,
-  now: number,
-): Promise<AccessTokenClaims> {
-  if (token.length > MAX_TOKEN_LENGTH) throw malformed()
-  const first = token.indexOf('.')
-  const second = token.indexOf('.', first + 1)
-  if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
-  const header = decode(token.slice(0, first))
+const headers = new WeakMap<JwtPolicy, Map<string, CheckedHeader>>()
+const HEADER_CACHE_SIZE = 64
+
+/** RFC 9068 §4 steps 1 and 2 (and RFC 7515 §4.1.11 `crit`), on the JOSE header. */
+function checkHeader(segment: string, policy: JwtPolicy): CheckedHeader {
+  let cache = headers.get(policy)
+  const cached = cache?.get(segment)
+  if (cached) return cached
+  const header = decode(segment)
   const { alg, kid, typ } = header
   if (typeof alg !== 'string' || !policy.algs.includes(alg as AsymmetricAlg)) {
     throw invalidToken('alg_not_allowed', 'the access token is signed with an alg not allowed', {
@@ -141,21 +143,50 @@ export async function verifyJwtAccessToken(
   }
   if ('crit' in header) throw malformed()
   if (kid !== undefined && typeof kid !== 'string') throw malformed()
+  const checked = { alg: alg as AsymmetricAlg, kid }
+  if (!cache) {
+    cache = new Map()
+    headers.set(policy, cache)
+  }
+  if (cache.size >= HEADER_CACHE_SIZE) cache.delete(cache.keys().next().value as string)
+  cache.set(segment, checked)
+  return checked
+}
+
+/**
+ * Verifies a JWT access token's signature with the issuer's keys, then its claims.
+ *
+ * @throws {ResourceError} `invalid_token` (401), or `temporarily_unavailable` (503) when the
+ *   issuer's keys cannot be fetched.
+ */
+export async function verifyJwtAccessToken(
+  token: string,
+  keys: RemoteKeySet,
+  policy: JwtPolicy,
+  now: number,
+): Promise<AccessTokenClaims> {
+  if (token.length > MAX_TOKEN_LENGTH) throw malformed()
+  const first = token.indexOf('.')
+  const second = token.indexOf('.', first + 1)
+  if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
+  const { alg, kid } = checkHeader(token.slice(0, first), policy)
   const signature = decodeBase64url(token.slice(second + 1))
   if (signature === undefined || signature.length === 0) throw malformed()
   const payload = decode(token.slice(first + 1, second))
 
-  let candidates: Awaited<ReturnType<RemoteKeySet['candidates']>>
-  try {
-    candidates = await keys.candidates(kid, alg as AsymmetricAlg)
-  } catch (cause) {
-    throw new ResourceError('temporarily_unavailable', {
-      status: 503,
-      description: "the issuer's keys are unavailable",
-      reason: 'jwks_unavailable',
-      detail: (cause as Error).message,
-      cause,
-    })
+  let candidates = keys.known(kid, alg)
+  if (candidates === undefined) {
+    try {
+      candidates = await keys.candidates(kid, alg)
+    } catch (cause) {
+      throw new ResourceError('temporarily_unavailable', {
+        status: 503,
+        description: "the issuer's keys are unavailable",
+        reason: 'jwks_unavailable',
+        detail: (cause as Error).message,
+        cause,
+      })
+    }
   }
   if (candidates.length === 0) {
     throw invalidToken('unknown_key', 'the access token is signed with an unknown key', {
@@ -163,7 +194,7 @@ export async function verifyJwtAccessToken(
     })
   }
   const input = token.slice(0, second)
-  if (!candidates.some((k) => verifySignature(alg as AsymmetricAlg, k.key, input, signature))) {
+  if (!candidates.some((k) => verifySignature(alg, k.key, input, signature))) {
     throw invalidToken('bad_signature', 'the access token signature is invalid')
   }
   return checkClaims(payload, policy, now)
