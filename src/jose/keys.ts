@@ -3,14 +3,28 @@
  *
  * The signing keys of a client, as node `KeyObject`s or WebCrypto `CryptoKey`s, and the JWS
  * `alg` that fits each (RFC 7518 §3.1, RFC 8037 §3.1).
+ *
+ * This module runs in browsers too (it is part of `keybound/client`): it has no static import of
+ * `node:crypto`. KeyObjects only exist where `node:crypto` does, so it is looked up at run time
+ * (`process.getBuiltinModule`, Node 20.16 and later) and only used for them.
  */
-import { createPublicKey, KeyObject, type webcrypto } from 'node:crypto'
-import { exportJWK, type JWK } from 'jose'
+import type { KeyObject, webcrypto } from 'node:crypto'
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from './algs.js'
 import type { PublicJwk } from './jwk.js'
 
 type AnyKey = KeyObject | webcrypto.CryptoKey
+
+/** `node:crypto` in Node (and runtimes that provide it), `undefined` in a browser. */
+const nodeCrypto = (
+  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
+).process?.getBuiltinModule?.('node:crypto') as typeof import('node:crypto') | undefined
+
+/** Whether `key` is a node `KeyObject` (there are none where `node:crypto` is absent). */
+function isKeyObject(key: unknown): key is KeyObject {
+  return nodeCrypto !== undefined && key instanceof nodeCrypto.KeyObject
+}
 
 /**
  * A private key and its public half. A WebCrypto private key may be non-extractable: only the
@@ -25,11 +39,14 @@ export interface KeyPair {
 export type SigningKey = KeyPair | KeyObject
 
 export function toKeyPair(key: SigningKey): KeyPair {
-  if (key instanceof KeyObject) {
+  if (isKeyObject(key)) {
     if (key.type !== 'private') {
       throw new CodedTypeError('"key" must be a private key or a key pair', 'ERR_INVALID_ARG_VALUE')
     }
-    return { privateKey: key, publicKey: createPublicKey(key) }
+    return {
+      privateKey: key,
+      publicKey: (nodeCrypto as typeof import('node:crypto')).createPublicKey(key),
+    }
   }
   if (typeof key !== 'object' || key === null || !key.privateKey || !key.publicKey) {
     throw new CodedTypeError(
@@ -51,7 +68,7 @@ const HASH_SIZES: Record<string, '256' | '384' | '512'> = {
  * WebCrypto RSA keys, and `RS256` for an `rsa` KeyObject (pass `alg: 'PS256'` for RSASSA-PSS).
  */
 export function algForKey(key: AnyKey): AsymmetricAlg {
-  if (key instanceof KeyObject) {
+  if (isKeyObject(key)) {
     const details = key.asymmetricKeyDetails ?? {}
     switch (key.asymmetricKeyType) {
       case 'ec':
@@ -120,4 +137,15 @@ export async function publicJwkOf(publicKey: AnyKey): Promise<PublicJwk> {
     publicJwks.set(publicKey, jwk)
   }
   return jwk
+}
+
+/**
+ * The JWK SHA-256 Thumbprint (RFC 7638 §3) of a key's public half, base64url-encoded: the `jkt`
+ * an authorization server binds the client's tokens to (RFC 9449 §6.1). Computed with WebCrypto,
+ * so it works in browsers; servers use the synchronous `jwkThumbprint` of `jose/jwk`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc7638#section-3
+ */
+export async function jktOf(key: SigningKey): Promise<string> {
+  return calculateJwkThumbprint(await publicJwkOf(toKeyPair(key).publicKey), 'sha256')
 }

@@ -1,14 +1,14 @@
 /**
  * @module bindings/dpop/proof
  *
- * Creation of DPoP proofs (RFC 9449 §4.2): the client side of the binding.
+ * Creation of DPoP proofs (RFC 9449 §4.2): the client side of the binding. It runs in browsers
+ * as well as in Node: randomness and hashing come from WebCrypto (`globalThis.crypto`), never
+ * from `node:crypto`.
  */
-import { randomUUID } from 'node:crypto'
-import { CompactSign } from 'jose'
+import { base64url, CompactSign } from 'jose'
 import { CodedTypeError } from '../../errors.js'
 import type { AsymmetricAlg } from '../../jose/algs.js'
 import { algForKey, publicJwkOf, type SigningKey, toKeyPair } from '../../jose/keys.js'
-import { computeAth } from './ath.js'
 import { htuOf } from './htu.js'
 
 export interface CreateProofOptions {
@@ -46,14 +46,27 @@ export async function createProof(options: CreateProofOptions): Promise<string> 
     throw new CodedTypeError('Ed448 keys cannot sign proofs: use Ed25519', 'ERR_INVALID_ARG_VALUE')
   }
   const claims = {
-    jti: options.jti ?? randomUUID(),
+    jti: options.jti ?? crypto.randomUUID(),
     htm: options.htm,
     htu: htuOf(options.htu),
     iat: options.iat ?? Math.floor(Date.now() / 1000),
-    ...(options.accessToken === undefined ? {} : { ath: computeAth(options.accessToken) }),
+    ...(options.accessToken === undefined ? {} : { ath: await athOf(options.accessToken) }),
     ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
   }
   return new CompactSign(new TextEncoder().encode(JSON.stringify(claims)))
     .setProtectedHeader({ typ: 'dpop+jwt', alg, jwk: { ...jwk } })
     .sign(privateKey)
+}
+
+/**
+ * The `ath` claim: "the base64url-encoded SHA-256 hash of the ASCII encoding of the associated
+ * access token's value" (RFC 9449 §4.2), hashed with WebCrypto. The verifier computes the same
+ * value synchronously with `computeAth` (`ath.ts`), which needs `node:crypto`.
+ *
+ * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.2
+ */
+export async function athOf(accessToken: string): Promise<string> {
+  // Access tokens are ASCII (RFC 6750 §2.1 b64token), so their UTF-8 encoding is the ASCII one.
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(accessToken))
+  return base64url.encode(new Uint8Array(digest))
 }
