@@ -12,6 +12,22 @@ export * from '../errors.js'
 export { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../jose/algs.js'
 export { jwkThumbprint, type PublicJwk } from '../jose/jwk.js'
 export * from '../replay/index.js'
+export { keyboundExpress } from './adapters/express.js'
+export { type KeyboundFastifyOptions, keyboundFastify } from './adapters/fastify.js'
+export {
+  answerOf,
+  type HttpAnswer,
+  type NodeResponse,
+  sendResourceError,
+  toResourceRequest,
+} from './adapters/http.js'
+export { metricsHandler } from './adapters/metrics-handler.js'
+export {
+  type ProtectedRequest,
+  type ProtectOptions,
+  protect,
+  verifyNodeRequest,
+} from './adapters/node-http.js'
 export type { RequestHeaders } from './authorization.js'
 export { type BindingName, ResourceError, type ResourceErrorCode } from './errors.js'
 export type { IntrospectionOptions } from './introspection.js'
