@@ -1,8 +1,8 @@
 /**
  * @module resource/adapters/express
  *
- * Express middleware (Express 4 and 5) without a dependency on Express: it only uses what
- * `node:http` gives every Express request and response.
+ * Express middleware without a dependency on Express: it only uses what `node:http` gives every
+ * Express request and response (tested with Express 5; nothing in it needs 5 rather than 4).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ResourceError } from '../errors.js'
