@@ -28,6 +28,10 @@ import {
 import { discover, type ServerMetadata } from './metadata.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
 import { compileTrustProxy, requestUrl } from './request-url.js'
+import { checkAudience, checkScope, type Requirements, scopesOf } from './requirements.js'
+
+export type { Requirements } from './requirements.js'
+
 import { TokenCache } from './token-cache.js'
 
 /** A protected resource request, as any HTTP framework can describe it. */
@@ -45,14 +49,6 @@ export interface ResourceRequest {
   encrypted?: boolean | undefined
 }
 
-/** What one route demands beyond a valid token. */
-export interface Requirements {
-  /** Scopes the token must all carry (`insufficient_scope`, 403, otherwise). */
-  scope?: string | readonly string[]
-  /** Audiences of which the token's `aud` must contain one (narrower than the verifier's). */
-  audience?: string | readonly string[]
-}
-
 /** A request that passed: who it is for, and how the token was bound. */
 export interface VerifiedRequest {
   readonly claims: AccessTokenClaims
@@ -68,6 +64,12 @@ export interface VerifiedRequest {
   readonly headers: Readonly<Record<string, string>>
 }
 
+/** What `verify()` has learnt so far, for the challenge and the metrics of a refusal. */
+interface State {
+  scheme: 'DPoP' | 'Bearer' | undefined
+  binding: BindingName
+}
+
 export interface Verifier {
   /**
    * Verifies one request.
@@ -76,21 +78,24 @@ export interface Verifier {
    *   answer with.
    */
   verify(request: ResourceRequest, requirements?: Requirements): Promise<VerifiedRequest>
+  /**
+   * Checks a further route's requirements on a request `verify()` already accepted, e.g. an
+   * app-wide middleware then a per-route scope: the proof is not checked twice (its `jti` is
+   * spent).
+   *
+   * @param request Method and URL, for the log.
+   * @throws {ResourceError} `insufficient_scope` (403) or `invalid_token` (401, audience).
+   */
+  authorize(
+    verified: VerifiedRequest,
+    requirements: Requirements,
+    request?: { method: string; url: string },
+  ): void
   /** The challenges for a response that asks for credentials (RFC 6750 §3, RFC 9449 §7.1). */
   readonly challenge: string
   /** The verifier's counters, when it was given `metrics`. */
   readonly metrics: VerifierOptions['metrics']
 }
-
-const SCOPE_SPLIT = / +/
-
-/** `scope` (RFC 9068 §2.2.3, a space-separated string), or Okta's `scp` array. */
-function scopesOf(claims: AccessTokenClaims): string[] {
-  if (typeof claims.scope === 'string') return claims.scope.split(SCOPE_SPLIT).filter(Boolean)
-  return Array.isArray(claims.scp) ? claims.scp.filter((s) => typeof s === 'string') : []
-}
-
-const list = (value: string | readonly string[]) => (typeof value === 'string' ? [value] : value)
 
 /** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1). */
 const KNOWN_CNF = new Set(['jkt', 'x5t#S256'])
@@ -188,7 +193,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   async function check(
     request: ResourceRequest,
     requirements: Requirements | undefined,
-    state: { scheme: 'DPoP' | 'Bearer' | undefined; binding: BindingName },
+    state: State,
   ): Promise<VerifiedRequest> {
     const credentials = readCredentials(request.headers)
     const dpopHeader = headerOf(request.headers, 'dpop')
@@ -212,15 +217,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const tokenHash = computeAth(token)
     const claims = await validateToken(token, tokenHash, Math.floor(now / 1000))
 
-    if (requirements?.audience !== undefined) {
-      const wanted = list(requirements.audience)
-      const aud = claims.aud === undefined ? [] : list(claims.aud)
-      if (!aud.some((a) => wanted.includes(a))) {
-        throw invalidToken('aud_mismatch', 'the access token is not meant for this resource', {
-          detail: `aud=${JSON.stringify(claims.aud)} expected=${wanted.join(' ')}`,
-        })
-      }
-    }
+    checkAudience(claims, requirements)
 
     const cnf = claims.cnf ?? {}
     for (const member of Object.keys(cnf)) {
@@ -293,18 +290,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
 
     const scopes = scopesOf(claims)
-    if (requirements?.scope !== undefined) {
-      const missing = list(requirements.scope).filter((s) => !scopes.includes(s))
-      if (missing.length > 0) {
-        throw new ResourceError('insufficient_scope', {
-          status: 403,
-          description: 'the access token lacks a scope this resource requires',
-          reason: 'insufficient_scope',
-          scope: list(requirements.scope).join(' '),
-          detail: `missing=${missing.join(' ')}`,
-        })
-      }
-    }
+    checkScope(scopes, requirements)
     return {
       claims,
       subject: claims.sub,
@@ -316,53 +302,68 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   }
 
+  /** Turns what `check` threw into the `ResourceError` to answer with, counted and logged. */
+  function refuse(thrown: unknown, request: { method: string; url: string }, state: State): never {
+    let error: ResourceError
+    if (thrown instanceof ResourceError) error = thrown
+    else if (thrown instanceof DPoPProofError) error = fromProofError(thrown)
+    else if (thrown instanceof OAuthError) {
+      // The replay cache could not answer: fail closed, 503 (RFC 9449 §11.1).
+      error = new ResourceError('temporarily_unavailable', {
+        status: thrown.status,
+        description: thrown.error_description,
+        reason: thrown.reason ?? thrown.error,
+        ...(thrown.detail === undefined ? {} : { detail: thrown.detail }),
+      })
+    } else throw thrown
+    const binding = error.binding ?? state.binding
+    const scheme = binding === 'dpop' ? 'DPoP' : state.scheme
+    if (error.status === 401 || error.status === 403 || error.status === 400) {
+      error.headers['www-authenticate'] =
+        error.reason === 'missing_token'
+          ? wwwAuthenticate(challengeOptions, undefined, undefined)
+          : wwwAuthenticate(challengeOptions, error, scheme)
+    }
+    if (error.dpopNonce !== undefined) error.headers['dpop-nonce'] = error.dpopNonce
+    // A request without credentials has no binding yet: labelled `none` in the metrics.
+    const label = state.scheme === undefined && error.binding === undefined ? 'none' : binding
+    options.metrics?.refused(label, error.reason)
+    options.logger?.warn(
+      {
+        reason: error.reason,
+        error: error.error,
+        binding: label,
+        ...(error.detail === undefined ? {} : { detail: error.detail }),
+        method: request.method,
+        url: request.url.split('?', 1)[0],
+      },
+      'protected resource request refused',
+    )
+    throw error
+  }
+
   return {
     challenge: wwwAuthenticate(challengeOptions, undefined, undefined),
     metrics: options.metrics,
     async verify(request, requirements) {
-      const state: { scheme: 'DPoP' | 'Bearer' | undefined; binding: BindingName } = {
-        scheme: undefined,
-        binding: 'bearer',
-      }
+      const state: State = { scheme: undefined, binding: 'bearer' }
       try {
         const verified = await check(request, requirements, state)
         options.metrics?.verified(verified.binding)
         return verified
       } catch (thrown) {
-        let error: ResourceError
-        if (thrown instanceof ResourceError) error = thrown
-        else if (thrown instanceof DPoPProofError) error = fromProofError(thrown)
-        else if (thrown instanceof OAuthError) {
-          // The replay cache could not answer: fail closed, 503 (RFC 9449 §11.1).
-          error = new ResourceError('temporarily_unavailable', {
-            status: thrown.status,
-            description: thrown.error_description,
-            reason: thrown.reason ?? thrown.error,
-            ...(thrown.detail === undefined ? {} : { detail: thrown.detail }),
-          })
-        } else throw thrown
-        const binding = error.binding ?? state.binding
-        const scheme = binding === 'dpop' ? 'DPoP' : state.scheme
-        if (error.status === 401 || error.status === 403 || error.status === 400) {
-          error.headers['www-authenticate'] =
-            error.reason === 'missing_token'
-              ? wwwAuthenticate(challengeOptions, undefined, undefined)
-              : wwwAuthenticate(challengeOptions, error, scheme)
-        }
-        if (error.dpopNonce !== undefined) error.headers['dpop-nonce'] = error.dpopNonce
-        options.metrics?.refused(binding, error.reason)
-        options.logger?.warn(
-          {
-            reason: error.reason,
-            error: error.error,
-            binding,
-            ...(error.detail === undefined ? {} : { detail: error.detail }),
-            method: request.method,
-            url: request.url.split('?', 1)[0],
-          },
-          'protected resource request refused',
-        )
-        throw error
+        refuse(thrown, request, state)
+      }
+    },
+    authorize(verified, requirements, request = { method: '', url: '' }) {
+      try {
+        checkAudience(verified.claims, requirements)
+        checkScope(verified.scopes, requirements)
+      } catch (thrown) {
+        refuse(thrown, request, {
+          scheme: verified.binding === 'dpop' ? 'DPoP' : 'Bearer',
+          binding: verified.binding,
+        })
       }
     },
   }

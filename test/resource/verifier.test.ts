@@ -271,6 +271,25 @@ describe('DPoP-bound JWT access tokens (RFC 9449 §7.1)', () => {
     )
   })
 
+  test('authorize(): a further route requirement on an accepted request, without a second proof', async () => {
+    const key = ecKey()
+    const token = await getToken('svc', key, 'read')
+    const verifier = verifierFor()
+    const verified = await verifier.verify(await dpopRequest(token, key))
+    verifier.authorize(verified, { scope: 'read', audience: API })
+    try {
+      verifier.authorize(verified, { scope: 'write' }, { method: 'GET', url: '/orders' })
+      assert.fail('authorized')
+    } catch (error) {
+      assert.ok(error instanceof ResourceError)
+      assert.equal(error.status, 403)
+      assert.match(
+        error.headers['www-authenticate'] as string,
+        /^DPoP algs="[^"]+", error="insufficient_scope", error_description="[^"]+", scope="write"$/,
+      )
+    }
+  })
+
   test('a route audience the token does not name is refused', async () => {
     const key = ecKey()
     const token = await getToken('svc', key)
@@ -471,7 +490,12 @@ describe('metrics', () => {
     const token = await getToken('svc', key)
     await verifier.verify(await dpopRequest(token, key))
     await refusal(verifier.verify(await dpopRequest(token, key, { htu: 'https://x.example/' })))
+    await refusal(verifier.verify({ method: 'GET', url: '/', headers: {} }))
     const text = await metrics.registry.metrics()
+    assert.match(
+      text,
+      /keybound_resource_requests_total\{outcome="refused",binding="none",reason="missing_token"\} 1/,
+    )
     assert.match(
       text,
       /keybound_resource_requests_total\{outcome="verified",binding="dpop",reason="ok"\} 1/,

@@ -193,6 +193,9 @@ export function brokenVerifier(error: Error): Verifier {
     verify: async () => {
       throw error
     },
+    authorize: () => {
+      throw error
+    },
   }
 }
 
@@ -416,7 +419,7 @@ export function adapterSuite(name: string, start: StartApi): void {
           '# HELP keybound_resource_requests_total Protected resource requests, by outcome (verified or refused), binding and reason.',
           '# TYPE keybound_resource_requests_total counter',
           'keybound_resource_requests_total{outcome="verified",binding="dpop",reason="ok"} 2',
-          'keybound_resource_requests_total{outcome="refused",binding="bearer",reason="missing_token"} 1',
+          'keybound_resource_requests_total{outcome="refused",binding="none",reason="missing_token"} 1',
           'keybound_resource_requests_total{outcome="refused",binding="dpop",reason="htu_mismatch"} 1',
           'keybound_resource_requests_total{outcome="refused",binding="dpop",reason="insufficient_scope"} 1',
           '',
