@@ -12,7 +12,7 @@ export * from '../errors.js'
 export { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../jose/algs.js'
 export { jwkThumbprint, type PublicJwk } from '../jose/jwk.js'
 export * from '../replay/index.js'
-export { keyboundExpress } from './adapters/express.js'
+export { keyboundExpress, keyboundRequire } from './adapters/express.js'
 export { type KeyboundFastifyOptions, keyboundFastify } from './adapters/fastify.js'
 export {
   answerOf,

@@ -54,3 +54,31 @@ export function keyboundExpress(
     next()
   }
 }
+
+/**
+ * Express middleware for a route's own requirements behind an app-wide `keyboundExpress`:
+ * `app.use(keyboundExpress(v)); app.post('/orders', keyboundRequire(v, { scope: 'write' }), h)`.
+ * It checks `req.keybound` with `verifier.authorize()`: the proof is not verified a second time
+ * (its `jti` is already spent). A refusal is answered here (403 `insufficient_scope` with the
+ * scope in the challenge, RFC 6750 §3.1); without `req.keybound`, `next(error)`: a set-up
+ * mistake, not the client's.
+ */
+export function keyboundRequire(
+  verifier: Verifier,
+  requirements: Requirements,
+): (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void {
+  return (req, res, next) => {
+    const verified = (req as IncomingMessage & { keybound?: VerifiedRequest }).keybound
+    if (verified === undefined) {
+      return next(new Error('keyboundRequire needs keyboundExpress to run first on this route'))
+    }
+    try {
+      verifier.authorize(verified, requirements, { method: req.method ?? '', url: req.url ?? '' })
+    } catch (error) {
+      if (error instanceof ResourceError) sendResourceError(res, error)
+      else next(error)
+      return
+    }
+    next()
+  }
+}

@@ -5,11 +5,12 @@ import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import express, { type NextFunction, type Request, type Response } from 'express'
-import { keyboundExpress } from '../../../src/resource/adapters/express.js'
+import { keyboundExpress, keyboundRequire } from '../../../src/resource/adapters/express.js'
 import { metricsHandler } from '../../../src/resource/adapters/metrics-handler.js'
 import type { Verifier } from '../../../src/resource/verifier.js'
 import type { TestServer } from '../../helpers/server.js'
 import {
+  ALGS,
   adapterSuite,
   brokenVerifier,
   call,
@@ -51,6 +52,35 @@ describe('Express: app-wide, errors, misuse', () => {
     as = await startAuthorizationServer()
   })
   after(() => as?.close())
+
+  test('keyboundRequire: a route scope behind app.use, checked without a second proof', async () => {
+    const verifier = verifierFor(as)
+    const app = express()
+    app.use(keyboundExpress(verifier))
+    app.post('/orders', keyboundRequire(verifier, { scope: 'write' }), (_req, res: Response) => {
+      res.status(201).json({ created: true })
+    })
+    const api = await serve(app)
+    try {
+      const key = newKey()
+      const read = await call(`${api.url}/orders`, 'POST', {
+        key,
+        token: await obtainToken(as, key, 'read'),
+      })
+      assert.equal(read.status, 403)
+      assert.equal(
+        read.headers['www-authenticate'],
+        `DPoP algs="${ALGS}", error="insufficient_scope", error_description="the access token lacks a scope this resource requires", scope="write"`,
+      )
+      const write = await call(`${api.url}/orders`, 'POST', {
+        key,
+        token: await obtainToken(as, key, 'read write'),
+      })
+      assert.equal(write.status, 201)
+    } finally {
+      await api.close()
+    }
+  })
 
   test('app.use protects every later route; earlier routes stay public', async () => {
     const verifier = verifierFor(as)
