@@ -7,6 +7,7 @@
  * `KEYBOUND_DEBUG=1` to see one for unexpected errors).
  */
 import { readFileSync } from 'node:fs'
+import * as gatewayCommand from './commands/gateway.js'
 import * as inspectCommand from './commands/inspect.js'
 import * as keygenCommand from './commands/keygen.js'
 import * as migrateCommand from './commands/migrate.js'
@@ -26,6 +27,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   keygen: { summary: keygenCommand.summary, run: keygenCommand.keygen },
   proof: { summary: proofCommand.summary, run: proofCommand.proof },
   inspect: { summary: inspectCommand.summary, run: inspectCommand.inspect },
+  gateway: { summary: gatewayCommand.summary, run: gatewayCommand.gateway },
 }
 
 function version(): string {
