@@ -65,7 +65,7 @@ function defaultOf(node: Node, required: boolean): string {
 /** A table cell: one line, with `|` escaped. */
 const cell = (text: string) => text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|')
 
-function table(rows: { path: string; node: Node; required: boolean }[]): string {
+function table(rows: Row[]): string {
   const lines = ['| Option | Type | Default | Description |', '| --- | --- | --- | --- |']
   for (const { path, node, required } of rows) {
     const cells = [`\`${path}\``, typeOf(node), defaultOf(node, required), node.description ?? '']
@@ -74,13 +74,22 @@ function table(rows: { path: string; node: Node; required: boolean }[]): string 
   return lines.join('\n')
 }
 
-/** The fields of an object node (or of the items of a list of objects), as table rows. */
-function fieldRows(prefix: string, node: Node) {
-  return Object.entries(node.properties ?? {}).map(([name, child]) => ({
-    path: `${prefix}.${name}`,
-    node: child,
-    required: node.required?.includes(name) ?? false,
-  }))
+type Row = { path: string; node: Node; required: boolean }
+
+/**
+ * The fields of an object node (or of the items of a list of objects), as table rows; an
+ * optional object field is followed by its own fields (`mtls.certificateHeader.format`).
+ */
+function fieldRows(prefix: string, node: Node): Row[] {
+  return Object.entries(node.properties ?? {}).flatMap(([name, child]) => {
+    const row = {
+      path: `${prefix}.${name}`,
+      node: child,
+      required: node.required?.includes(name) ?? false,
+    }
+    const nested = child.type === 'object' && child.properties && !row.required
+    return nested ? [row, ...fieldRows(row.path, child)] : [row]
+  })
 }
 
 /** JSON with 2-space indentation, lists of scalars on one line. */
@@ -105,7 +114,7 @@ export function render(): string {
   // The example must be valid: rendering fails otherwise.
   parseConfig(CONFIG_EXAMPLE)
   const root = z.toJSONSchema(configSchema, { io: 'input' }) as Node
-  const general: { path: string; node: Node; required: boolean }[] = []
+  const general: Row[] = []
   const sections: string[] = []
   for (const [name, node] of Object.entries(root.properties ?? {})) {
     if (node.type === 'object') {

@@ -6,3 +6,4 @@
  */
 export * from './load.js'
 export * from './schema.js'
+export * from './tls.js'

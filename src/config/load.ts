@@ -14,6 +14,7 @@ import { encodeBase64url } from '../jose/base64url.js'
 import { parseJsonObject } from '../jose/strict-json.js'
 import type { ClientRecord, UserRecord } from '../store/types.js'
 import {
+  CERTIFICATE_AUTH_METHODS,
   type ClientEntry,
   clientSchema,
   configSchema,
@@ -242,6 +243,69 @@ function isLoopback(hostname: string): boolean {
   )
 }
 
+/** Whether the server can see client certificates at all: a TLS listener or a proxy's header. */
+export const mtlsEnabled = (config: Pick<ParsedConfig, 'tls' | 'mtls'>): boolean =>
+  config.tls !== undefined || config.mtls.certificateHeader !== undefined
+
+/** Mutual-TLS settings that cannot work as written (RFC 8705). */
+function mtlsWarnings(parsed: ParsedConfig): string[] {
+  const warnings: string[] = []
+  const enabled = mtlsEnabled(parsed)
+  const hasCa = parsed.tls?.ca !== undefined || parsed.mtls.certificateHeader?.ca !== undefined
+  const noCertificates =
+    'no client certificate can reach the server: configure tls (an HTTPS listener) or ' +
+    'mtls.certificateHeader (behind a proxy)'
+  parsed.clients.forEach((client, index) => {
+    const method = effectiveAuthMethod(client)
+    if (!enabled && CERTIFICATE_AUTH_METHODS.includes(method)) {
+      warnings.push(
+        `clients[${index}].token_endpoint_auth_method: ${method}, but ${noCertificates}`,
+      )
+    } else if (!enabled && client.token_binding === 'mtls') {
+      warnings.push(`clients[${index}].token_binding: mtls, but ${noCertificates}`)
+    } else if (enabled && method === 'tls_client_auth' && !hasCa) {
+      warnings.push(
+        `clients[${index}].token_endpoint_auth_method: tls_client_auth, but no CA is configured ` +
+          '(tls.ca or mtls.certificateHeader.ca), so no certificate can pass',
+      )
+    }
+  })
+  const trust = parsed.trustProxy
+  if (
+    parsed.mtls.certificateHeader !== undefined &&
+    (trust === false || trust === 0 || (Array.isArray(trust) && trust.length === 0))
+  ) {
+    warnings.push(
+      'mtls.certificateHeader: trustProxy trusts no proxy, so the header is never believed',
+    )
+  }
+  if (!enabled && parsed.mtls.alwaysEmitConfirmation) {
+    warnings.push(`mtls.alwaysEmitConfirmation: unused: ${noCertificates}`)
+  }
+  if (!enabled && parsed.mtls.endpointBaseUrl !== undefined) {
+    warnings.push(`mtls.endpointBaseUrl: unused: ${noCertificates}`)
+  }
+  return warnings
+}
+
+/**
+ * The base URL of the `mtls_endpoint_aliases` (RFC 8705 §5): `mtls.endpointBaseUrl`, or the
+ * issuer's host on `tls.port` over https; `undefined` without either.
+ */
+export function mtlsEndpointBase(
+  config: Pick<Config, 'issuer' | 'tls' | 'mtls'>,
+): string | undefined {
+  if (config.mtls.endpointBaseUrl !== undefined) {
+    return config.mtls.endpointBaseUrl.replace(/\/+$/, '')
+  }
+  if (config.tls === undefined) return undefined
+  const issuer = new URL(config.issuer)
+  // `hostname` keeps the brackets of an IPv6 address.
+  const url = new URL(`https://${issuer.hostname}`)
+  url.port = String(config.tls.port)
+  return `${url.origin}${issuer.pathname.replace(/\/+$/, '')}`
+}
+
 /** What is valid but probably not meant. Each warning starts with the dotted path. */
 function collectWarnings(parsed: ParsedConfig, config: Config): string[] {
   const warnings: string[] = []
@@ -262,6 +326,7 @@ function collectWarnings(parsed: ParsedConfig, config: Config): string[] {
       }
     }
   })
+  warnings.push(...mtlsWarnings(parsed))
   if (parsed.dpop.nonce === 'off' && parsed.dpop.nonceSecret !== undefined) {
     warnings.push('dpop.nonceSecret: unused while dpop.nonce is "off"')
   }

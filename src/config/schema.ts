@@ -17,6 +17,9 @@
  */
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { CERTIFICATE_HEADER_FORMATS } from '../bindings/mtls/certificate-header.js'
+import { DnSyntaxError, parseDistinguishedName } from '../bindings/mtls/dn.js'
+import { TLS_CLIENT_AUTH_NAMES } from '../bindings/mtls/issue.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
 import { decodeBase64url } from '../jose/base64url.js'
 import { checkPublicJwk } from '../jose/jwk.js'
@@ -80,13 +83,12 @@ export const KEY_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'self_signed_tls_client_auth',
 ]
 /** RFC 8705 §2.1.2: a `tls_client_auth` client names its certificate with exactly one of these. */
-export const TLS_CLIENT_AUTH_NAMES = [
-  'tls_client_auth_subject_dn',
-  'tls_client_auth_san_dns',
-  'tls_client_auth_san_uri',
-  'tls_client_auth_san_ip',
-  'tls_client_auth_san_email',
-] as const
+export { TLS_CLIENT_AUTH_NAMES }
+/** Authentication methods that need a client certificate (RFC 8705 §2). */
+export const CERTIFICATE_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
+  'tls_client_auth',
+  'self_signed_tls_client_auth',
+]
 
 /**
  * Client metadata names keybound knows besides the modelled ones (RFC 7591 §2, RFC 8705 §2 and
@@ -260,6 +262,37 @@ export function jwkProblem(jwk: Record<string, unknown>): string | undefined {
   }
 }
 
+/** Why a `tls_client_auth_*` value (RFC 8705 §2.1.2) cannot match a certificate, or `undefined`. */
+export function tlsClientAuthNameProblem(name: string, value: string): string | undefined {
+  switch (name) {
+    case 'tls_client_auth_subject_dn':
+      try {
+        if (parseDistinguishedName(value).length === 0) return 'must not be an empty name'
+        return undefined
+      } catch (err) {
+        if (err instanceof DnSyntaxError) return `must be an RFC 4514 string: ${err.message}`
+        throw err
+      }
+    case 'tls_client_auth_san_ip':
+      return isIP(value) === 0 ? 'must be an IPv4 or IPv6 address' : undefined
+    case 'tls_client_auth_san_uri':
+      return parseUrl(value) === undefined ? 'must be an absolute URI' : undefined
+    case 'tls_client_auth_san_email':
+      return /^[^@\s]+@[^@\s]+$/.test(value) ? undefined : 'must be an email address'
+    default:
+      return /^[A-Za-z0-9*]([A-Za-z0-9.-]*[A-Za-z0-9])?$/.test(value)
+        ? undefined
+        : 'must be a DNS name'
+  }
+}
+
+/** A readable file path (read when the server starts, see `tls.ts`). */
+const filePath = (description: string) =>
+  z.string().min(1, 'must not be empty').meta({ description })
+
+/** An HTTP header name (RFC 9110 §5.1 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+
 // ---------------------------------------------------------------------------------------------
 // Building blocks
 
@@ -389,7 +422,10 @@ export const clientSchema = z
     /** RFC 7517 §5 JWK Set of the client's public keys. */
     jwks: z
       .looseObject({
-        keys: z.array(jwk).min(1, 'must not be empty'),
+        keys: z
+          .array(jwk)
+          .min(1, 'must not be empty')
+          .meta({ description: 'The public keys, as JWKs (RFC 7517 §4).' }),
       })
       .optional()
       .meta({
@@ -476,8 +512,11 @@ export const clientSchema = z
     }
     for (const name of TLS_CLIENT_AUTH_NAMES) {
       const value = client[name]
-      if (value !== undefined && (typeof value !== 'string' || value === '')) {
-        issue(name, 'must be a non-empty string')
+      if (value === undefined) continue
+      if (typeof value !== 'string' || value === '') issue(name, 'must be a non-empty string')
+      else {
+        const problem = tlsClientAuthNameProblem(name, value)
+        if (problem) issue(name, problem)
       }
     }
     if (client.grant_types.includes('client_credentials') && method === 'none') {
@@ -806,6 +845,133 @@ export const configSchema = z
       })
       .prefault({})
       .meta({ description: 'Dynamic client registration (RFC 7591).' }),
+    /** The HTTPS listener for mutual TLS (RFC 8705). */
+    tls: z
+      .strictObject({
+        /** The TCP port of the HTTPS listener. */
+        port: z
+          .int('must be an integer')
+          .min(0, 'must be between 0 and 65535')
+          .max(65535, 'must be between 0 and 65535')
+          .default(4443)
+          .meta({
+            description:
+              'The TCP port of the HTTPS listener; `0` picks a free one (then set ' +
+              '`mtls.endpointBaseUrl`).',
+          }),
+        /** The address of the HTTPS listener. */
+        host: z
+          .string()
+          .min(1, 'must not be empty')
+          .optional()
+          .meta({ description: 'The address of the HTTPS listener.', defaultText: '`host`' }),
+        /** PEM file of the server certificate (and its chain). */
+        cert: filePath(
+          "The server's certificate, followed by any intermediates: a PEM file (relative to " +
+            'the working directory).',
+        ),
+        /** PEM file of the server's private key. */
+        key: filePath("The server certificate's private key: a PEM file (PKCS #8 or PKCS #1)."),
+        /** The CAs `tls_client_auth` certificates must chain to. */
+        ca: filePath(
+          'The CA certificates (a PEM file, one or more) that `tls_client_auth` client ' +
+            'certificates must chain to (RFC 8705 §2.1). Without it no certificate passes ' +
+            '`tls_client_auth` on this listener; self-signed certificates and certificate-bound ' +
+            'tokens work either way.',
+        ).optional(),
+        /** Whether the listener asks for client certificates. */
+        clientCertificates: z
+          .enum(['optional'], oneOf(['optional']))
+          .default('optional')
+          .meta({
+            description:
+              'The listener asks every client for a certificate and accepts connections ' +
+              'without one (or with one that does not chain to `ca`): the endpoints decide ' +
+              'what they need.',
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'A second, HTTPS listener serving the same endpoints, which asks for TLS client ' +
+          'certificates (RFC 8705): its URLs are the `mtls_endpoint_aliases` of the metadata. ' +
+          'Not set: no HTTPS listener (behind a TLS-terminating proxy, see ' +
+          '`mtls.certificateHeader`).',
+        defaultText: 'none: no HTTPS listener',
+      }),
+    /** Mutual TLS client authentication and certificate-bound tokens (RFC 8705). */
+    mtls: z
+      .strictObject({
+        /** Bind every token whose request came with a certificate (Duende's AlwaysEmitConfirmationClaim). */
+        alwaysEmitConfirmation: z
+          .boolean()
+          .default(false)
+          .meta({
+            description:
+              'Bind the access token to the client certificate whenever the token request ' +
+              "presents one (`cnf.x5t#S256`, RFC 8705 §3), whatever the client's " +
+              '`token_binding` (except `dpop`, whose proof wins) and however it authenticated. ' +
+              'Without it, only clients with `token_binding: "mtls"` get certificate-bound tokens.',
+          }),
+        /** The header a TLS-terminating proxy forwards the client certificate in. */
+        certificateHeader: z
+          .strictObject({
+            /** The proxy's format. */
+            format: z.enum(CERTIFICATE_HEADER_FORMATS, oneOf(CERTIFICATE_HEADER_FORMATS)).meta({
+              description:
+                'How the proxy writes the certificate: `rfc9440` (`Client-Cert: :base64-DER:`, ' +
+                'with `Client-Cert-Chain`), `nginx` (`$ssl_client_escaped_cert`, URL-encoded ' +
+                'PEM), `apache` (`SSL_CLIENT_CERT`, PEM), `iis` (`X-ARR-ClientCert`, base64 ' +
+                'DER), `envoy` (`x-forwarded-client-cert`, its `Cert=`), `traefik` ' +
+                '(`X-Forwarded-Tls-Client-Cert`), `haproxy` (`ssl_c_der,base64`).',
+            }),
+            /** The header name. */
+            name: z
+              .string()
+              .regex(HEADER_NAME, 'must be an HTTP header name')
+              .optional()
+              .meta({
+                description: 'The header name.',
+                defaultText:
+                  '`client-cert` (rfc9440), `x-ssl-client-cert` (nginx, haproxy), ' +
+                  '`ssl_client_cert` (apache), `x-arr-clientcert` (iis), ' +
+                  '`x-forwarded-client-cert` (envoy), `x-forwarded-tls-client-cert` (traefik)',
+              }),
+            /** The CAs forwarded `tls_client_auth` certificates must chain to. */
+            ca: filePath(
+              'The CA certificates (a PEM file) that forwarded certificates must chain to for ' +
+                '`tls_client_auth`, checked here again after the proxy.',
+            )
+              .optional()
+              .meta({ defaultText: '`tls.ca`' }),
+          })
+          .optional()
+          .meta({
+            description:
+              'Behind a TLS-terminating proxy: the header the proxy forwards the client ' +
+              'certificate in. It is believed only from the peers of `trustProxy`; from anyone ' +
+              'else it is ignored (and logged).',
+            defaultText: 'none: certificates come from the `tls` listener only',
+          }),
+        /** The base of the `mtls_endpoint_aliases`. */
+        endpointBaseUrl: z
+          .string()
+          .refine(
+            (value) => parseUrl(value)?.protocol === 'https:' && isIssuerUrl(value),
+            'must be an https URL without query or fragment',
+          )
+          .optional()
+          .meta({
+            description:
+              'The base URL of the `mtls_endpoint_aliases` (RFC 8705 §5): the token, PAR, ' +
+              'introspection and revocation endpoints are at this URL followed by `/token` ' +
+              'and so on. Set it when a proxy serves the mTLS endpoints on another host.',
+            defaultText:
+              '`https://<issuer host>:<tls.port><issuer path>` with `tls`, else no aliases',
+          }),
+      })
+      .prefault({})
+      .meta({ description: 'Mutual TLS (RFC 8705): client authentication and bound tokens.' }),
     /** Fastify's `trustProxy`. */
     trustProxy: z
       .union(
@@ -882,6 +1048,25 @@ export const configSchema = z
         })
       }
     })
+    if (config.tls && config.tls.port !== 0 && config.tls.port === config.port) {
+      const tlsHost = config.tls.host ?? config.host
+      if (tlsHost === config.host) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['tls', 'port'],
+          message: `must differ from port (${config.port}): the HTTPS listener is a second listener`,
+        })
+      }
+    }
+    if (config.tls?.port === 0 && config.mtls.endpointBaseUrl === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['tls', 'port'],
+        message:
+          '0 (a free port) needs mtls.endpointBaseUrl: the mtls_endpoint_aliases must be known ' +
+          'before the server listens',
+      })
+    }
     if (config.keys.retention < config.accessToken.ttl) {
       ctx.addIssue({
         code: 'custom',
@@ -952,6 +1137,11 @@ export const CONFIG_EXAMPLE = {
     },
   ],
   registration: { enabled: true, initialAccessToken: 'replace-with-a-long-random-token' },
+  // Behind nginx (in 10.0.0.0/8), which forwards the client certificate (RFC 8705).
+  mtls: {
+    certificateHeader: { format: 'nginx', ca: '/etc/keybound/client-ca.pem' },
+    alwaysEmitConfirmation: true,
+  },
   trustProxy: ['10.0.0.0/8'],
   log: { level: 'info' },
 } satisfies ConfigInput

@@ -7,49 +7,12 @@
  * sent the request is a trusted proxy. From anyone else those fields are ignored: a client could
  * otherwise make a proof captured for one URL pass at another.
  */
-import { BlockList, isIP } from 'node:net'
-import { CodedTypeError } from '../errors.js'
+import { isIP } from 'node:net'
+import type { ProxyTrust } from '../http/trust-proxy.js'
 import { headerOf, type RequestHeaders } from './authorization.js'
 import { invalidRequest } from './errors.js'
 
-/** `true` (every peer: only when nothing but the proxy can reach the app) or addresses/CIDRs. */
-export type TrustProxy = boolean | string | readonly string[]
-
-/** Answers whether a peer address is a trusted proxy. */
-export type ProxyTrust = (address: string | undefined) => boolean
-
-export function compileTrustProxy(trust: TrustProxy | undefined, field = 'trustProxy'): ProxyTrust {
-  if (trust === undefined || trust === false) return () => false
-  if (trust === true) return () => true
-  const list = new BlockList()
-  for (const entry of typeof trust === 'string' ? trust.split(',') : trust) {
-    const [address, bits, extra] = entry.trim().split('/')
-    const family = isIP(address ?? '')
-    const prefix = bits === undefined ? undefined : Number(bits)
-    if (
-      family === 0 ||
-      extra !== undefined ||
-      (prefix !== undefined &&
-        !(Number.isInteger(prefix) && prefix >= 0 && prefix <= (family === 4 ? 32 : 128)))
-    ) {
-      throw new CodedTypeError(
-        `"${field}" must list IP addresses or CIDR ranges, got ${JSON.stringify(entry)}`,
-        'ERR_INVALID_ARG_VALUE',
-      )
-    }
-    const type = family === 4 ? 'ipv4' : 'ipv6'
-    if (prefix === undefined) list.addAddress(address as string, type)
-    else list.addSubnet(address as string, prefix, type)
-  }
-  return (address) => {
-    if (!address) return false
-    // node:http reports IPv4 peers of a dual-stack socket as IPv4-mapped IPv6.
-    const plain =
-      address.startsWith('::ffff:') && isIP(address.slice(7)) === 4 ? address.slice(7) : address
-    const family = isIP(plain)
-    return family !== 0 && list.check(plain, family === 4 ? 'ipv4' : 'ipv6')
-  }
-}
+export { compileTrustProxy, type ProxyTrust, type TrustProxy } from '../http/trust-proxy.js'
 
 /** One element of a `Forwarded` field: its parameters, names lower-cased (RFC 7239 §4). */
 type ForwardedElement = Record<string, string>

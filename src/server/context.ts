@@ -4,6 +4,7 @@
  * What every endpoint of the authorization server needs, passed explicitly (no hidden state).
  */
 import type { NonceSource } from '../bindings/dpop/nonce.js'
+import type { ClientCertificateSource } from '../bindings/mtls/client-certificate.js'
 import type { Config } from '../config/index.js'
 import type { ReplayCache } from '../replay/types.js'
 import type { Store } from '../store/types.js'
@@ -21,6 +22,20 @@ export interface ServerContext {
   readonly nonces: NonceSource | undefined
   /** Absolute URLs of the endpoints, from the issuer (RFC 8414 §2). */
   readonly endpoints: Endpoints
+  /** Mutual TLS (RFC 8705). */
+  readonly mtls: MtlsContext
+}
+
+/** What the endpoints need for mutual TLS (RFC 8705). */
+export interface MtlsContext {
+  /** Whether client certificates can reach the server: an HTTPS listener or a proxy's header. */
+  readonly enabled: boolean
+  /** The `mtls_endpoint_aliases` (RFC 8705 §5), when they have a base URL. */
+  readonly endpoints: Endpoints | undefined
+  /** The host of the aliases when it is not the issuer's (a proxy serves them on their own host). */
+  readonly aliasHost: string | undefined
+  /** Reads the client certificate of a request (the TLS connection, or a trusted proxy's header). */
+  readonly certificates: ClientCertificateSource
 }
 
 export interface Endpoints {

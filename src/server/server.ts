@@ -2,11 +2,22 @@
  * @module server/server
  *
  * Assembles an authorization server from a validated configuration: the store (migrated), the
- * configured clients and users, the signing keys, replay detection, nonces and the Fastify app.
+ * configured clients and users, the signing keys, replay detection, nonces, the Fastify app,
+ * and, with `tls`, a second listener: an HTTPS server that asks for client certificates
+ * (RFC 8705) and hands its requests to the same app, so both serve the same routes.
  */
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import { createNonceProvider } from '../bindings/dpop/nonce.js'
-import type { Config } from '../config/index.js'
+import { createClientCertificateSource } from '../bindings/mtls/client-certificate.js'
+import {
+  type Config,
+  loadMtlsFiles,
+  type MtlsFiles,
+  mtlsEnabled,
+  mtlsEndpointBase,
+} from '../config/index.js'
+import { compileServerTrustProxy } from '../http/trust-proxy.js'
 import { decodeBase64url } from '../jose/base64url.js'
 import { createMemoryReplayCache } from '../replay/memory.js'
 import { createRedisReplayCache } from '../replay/redis.js'
@@ -15,14 +26,25 @@ import { type OpenStoreOptions, openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
 import { buildApp } from './app.js'
 import { cachedClients } from './clients.js'
-import { endpointsOf, epoch, type ServerContext } from './context.js'
+import { endpointsOf, epoch, type MtlsContext, type ServerContext } from './context.js'
 import { SigningKeys } from './tokens/keys.js'
+
+/** Where a listener is bound. */
+export interface BoundAddress {
+  host: string
+  port: number
+}
 
 export interface AuthorizationServer {
   readonly app: FastifyInstance
   readonly context: ServerContext
-  /** Listens on `config.host`/`config.port` (or the given port); answers the bound address. */
-  listen(port?: number): Promise<{ host: string; port: number }>
+  /** The HTTPS listener for mutual TLS, when `tls` is configured (listening after `listen`). */
+  readonly tlsServer: HttpsServer | undefined
+  /**
+   * Listens on `config.host`/`config.port` (or the given port), and with `tls` on
+   * `tls.host`/`tls.port` too; answers the bound addresses.
+   */
+  listen(port?: number): Promise<BoundAddress & { tls?: BoundAddress }>
   /** Stops accepting connections, finishes the requests in flight, then releases everything. */
   close(): Promise<void>
 }
@@ -59,6 +81,46 @@ function replayCacheOf(config: Config): ReplayCache {
     : createRedisReplayCache({ url: config.replayCache })
 }
 
+/** The mutual-TLS part of the context (RFC 8705). */
+function mtlsContextOf(config: Config, files: MtlsFiles): MtlsContext {
+  const base = mtlsEndpointBase(config)
+  const endpoints = base === undefined ? undefined : endpointsOf(base)
+  const aliasHost = endpoints ? new URL(endpoints.token).host : undefined
+  return {
+    enabled: mtlsEnabled(config),
+    endpoints,
+    aliasHost: aliasHost === new URL(config.issuer).host ? undefined : aliasHost,
+    certificates: createClientCertificateSource({
+      header: config.mtls.certificateHeader,
+      trusted: compileServerTrustProxy(config.trustProxy),
+      ca: files.headerCa,
+      tlsVerifiesChain: files.listener?.ca !== undefined,
+    }),
+  }
+}
+
+/**
+ * The HTTPS listener: asks every client for a certificate and lets the handshake succeed
+ * without one, or with one that does not verify (`socket.authorized` tells, for
+ * `tls_client_auth`); the endpoints decide what they need. Requests go to the app's router.
+ */
+function createTlsServer(app: FastifyInstance, files: NonNullable<MtlsFiles['listener']>) {
+  const server = createHttpsServer(
+    {
+      cert: files.cert,
+      key: files.key,
+      ...(files.ca === undefined ? {} : { ca: files.ca }),
+      requestCert: true,
+      rejectUnauthorized: false,
+    },
+    (req, res) => app.routing(req, res),
+  )
+  server.keepAliveTimeout = app.server.keepAliveTimeout
+  server.requestTimeout = app.server.requestTimeout
+  server.on('tlsClientError', (err) => app.log.debug({ err: err.message }, 'TLS handshake failed'))
+  return server
+}
+
 /** How often keys are re-read (and rotated) and expired records purged, in milliseconds. */
 const HOUSEKEEPING_INTERVAL = 60_000
 
@@ -66,6 +128,8 @@ export async function createAuthorizationServer(
   config: Config,
   options: CreateServerOptions = {},
 ): Promise<AuthorizationServer> {
+  // The PEM files first: a mistake in them is a configuration error, before anything opens.
+  const files = await loadMtlsFiles(config)
   const store = await openStore(config.database, options.storeOptions)
   let replayCache: ReplayCache | undefined
   try {
@@ -87,8 +151,10 @@ export async function createAuthorizationServer(
       keys,
       nonces,
       endpoints: endpointsOf(config.issuer),
+      mtls: mtlsContextOf(config, files),
     }
     const app = await buildApp(context, options)
+    const tlsServer = files.listener ? createTlsServer(app, files.listener) : undefined
     const housekeeping = setInterval(() => {
       const at = epoch()
       Promise.all([keys.refresh(at), store.deleteExpired(at)]).catch((err) =>
@@ -100,17 +166,39 @@ export async function createAuthorizationServer(
     return {
       app,
       context,
+      tlsServer,
       async listen(port = config.port) {
         await app.listen({ host: config.host, port })
         const address = app.server.address()
-        return {
+        const bound = {
           host: config.host,
           port: typeof address === 'object' && address ? address.port : port,
         }
+        if (!tlsServer || !config.tls) return bound
+        const tls = { host: config.tls.host ?? config.host, port: config.tls.port }
+        await new Promise<void>((resolve, reject) => {
+          tlsServer.once('error', reject)
+          tlsServer.listen(tls.port, tls.host, () => {
+            tlsServer.off('error', reject)
+            resolve()
+          })
+        })
+        const tlsAddress = tlsServer.address()
+        if (typeof tlsAddress === 'object' && tlsAddress) tls.port = tlsAddress.port
+        return { ...bound, tls }
       },
       async close() {
         clearInterval(housekeeping)
+        // Both listeners stop accepting; the requests in flight on either finish.
+        const tlsClosed = tlsServer?.listening
+          ? new Promise<void>((resolve) => tlsServer.close(() => resolve()))
+          : undefined
+        // A keep-alive connection of the HTTPS listener is closed as soon as it is idle.
+        const sweep = tlsClosed && setInterval(() => tlsServer?.closeIdleConnections(), 50)
+        tlsServer?.closeIdleConnections()
         await app.close()
+        await tlsClosed
+        if (sweep) clearInterval(sweep)
         await cache.close?.()
         await store.close()
       },

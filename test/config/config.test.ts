@@ -72,6 +72,7 @@ describe('parseConfig', () => {
       clients: [],
       users: [],
       registration: { enabled: false },
+      mtls: { alwaysEmitConfirmation: false },
       trustProxy: false,
       log: { level: 'info' },
       demo: false,

@@ -5,33 +5,18 @@
  * Connect Core §9). The assertion's `iss` and `sub` are the client_id, its `aud` the token
  * endpoint or the issuer, it expires, and its `jti` is used once.
  */
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeJwt,
-  type JWTVerifyGetKey,
-  jwtVerify,
-} from 'jose'
+import { createLocalJWKSet, decodeJwt, type JWTVerifyGetKey, jwtVerify } from 'jose'
 import { InvalidClientError, InvalidRequestError } from '../../errors.js'
 import { ASYMMETRIC_ALGS } from '../../jose/algs.js'
 import type { ClientRecord } from '../../store/types.js'
+import { remoteKeySet } from './client-keys.js'
 import type { ClientAuthMethod, ClientAuthRequest } from './types.js'
 
 export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 
-/** Remote key sets, one per `jwks_uri`, so that jose's cache and cooldown are kept. */
-const remoteSets = new Map<string, JWTVerifyGetKey>()
-
 function keySet(client: ClientRecord): JWTVerifyGetKey {
   if (client.jwks) return createLocalJWKSet(client.jwks as never)
-  if (client.jwks_uri) {
-    let set = remoteSets.get(client.jwks_uri)
-    if (!set) {
-      set = createRemoteJWKSet(new URL(client.jwks_uri))
-      remoteSets.set(client.jwks_uri, set)
-    }
-    return set
-  }
+  if (client.jwks_uri) return remoteKeySet(client.jwks_uri)
   throw new InvalidClientError('client has no keys')
 }
 
@@ -57,7 +42,12 @@ export const privateKeyJwt: ClientAuthMethod = {
       ;({ payload } = await jwtVerify(request.params.client_assertion as string, keySet(client), {
         issuer: client.client_id,
         subject: client.client_id,
-        audience: [context.endpoints.token, context.config.issuer],
+        // The token endpoint (either URL, RFC 8705 §5) or the issuer.
+        audience: [
+          context.endpoints.token,
+          context.config.issuer,
+          ...(context.mtls.endpoints ? [context.mtls.endpoints.token] : []),
+        ],
         algorithms: [...ASYMMETRIC_ALGS],
         requiredClaims: ['exp', 'jti'],
         clockTolerance: context.config.dpop.clockTolerance,

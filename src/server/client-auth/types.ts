@@ -1,6 +1,7 @@
 /**
  * @module server/client-auth/types
  */
+import type { PresentedCertificate } from '../../bindings/mtls/client-certificate.js'
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js'
 import type { ServerContext } from '../context.js'
 
@@ -8,6 +9,8 @@ import type { ServerContext } from '../context.js'
 export interface ClientAuthRequest {
   readonly authorization: string | undefined
   readonly params: Readonly<Record<string, string>>
+  /** The client certificate of the request (RFC 8705 §2), if one was presented. */
+  readonly certificate?: PresentedCertificate | undefined
 }
 
 /**

@@ -23,6 +23,7 @@ import type { ClientRecord, Confirmation } from '../../store/types.js'
 import { authenticateClient } from '../client-auth/index.js'
 import type { ServerContext } from '../context.js'
 import { formOf } from '../http/form.js'
+import { clientAuthRequestOf } from '../http/mtls.js'
 import { tokenTypeOf } from '../tokens/access-token.js'
 import { type FoundToken, findToken } from '../tokens/lookup.js'
 
@@ -103,7 +104,7 @@ export function introspectEndpoint(context: ServerContext) {
     app.post('/introspect', async (request: FastifyRequest, reply) => {
       const params = formOf(request.body)
       const { client, method } = await authenticateClient(
-        { authorization: request.headers.authorization, params },
+        clientAuthRequestOf(request, params, context),
         context,
       )
       if (method === 'none') {

@@ -14,6 +14,7 @@ import { resolveRedirectUri, validateAuthorizationRequest } from '../authorize/r
 import { authenticateClient } from '../client-auth/index.js'
 import type { ServerContext } from '../context.js'
 import { formOf } from '../http/form.js'
+import { clientAuthRequestOf, endpointsFor } from '../http/mtls.js'
 import { proofPolicyOf } from '../tokens/bind.js'
 
 const parResponse = {
@@ -33,7 +34,7 @@ export function parEndpoint(context: ServerContext) {
     if (request.headers.dpop === undefined) return dpopJkt
     const { cnf } = await verifyTokenRequestProof(
       request.headers.dpop,
-      context.endpoints.par,
+      endpointsFor(request, context).par,
       proofPolicyOf(context),
       dpopJkt ?? undefined,
     )
@@ -52,7 +53,7 @@ export function parEndpoint(context: ServerContext) {
         }
         // 2. The client authenticates as at the token endpoint (RFC 9126 §2).
         const { client } = await authenticateClient(
-          { authorization: request.headers.authorization, params },
+          clientAuthRequestOf(request, params, context),
           context,
         )
         // 3. The authorization request, validated as /authorize does (RFC 9126 §2.1); errors

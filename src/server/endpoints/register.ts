@@ -11,8 +11,12 @@
  *   operator's to grant, in the configuration file;
  * - only the authentication methods, grant types and token bindings this server implements,
  *   and only scopes it knows.
- * Defaults follow RFC 7591 §2 (`token_endpoint_auth_method` `client_secret_basic`), and
- * `dpop_bound_access_tokens: true` (RFC 9449 §5.2) alone implies `token_binding: "dpop"`.
+ * Defaults follow RFC 7591 §2 (`token_endpoint_auth_method` `client_secret_basic`);
+ * `dpop_bound_access_tokens: true` (RFC 9449 §5.2) alone implies `token_binding: "dpop"`, and
+ * `tls_client_certificate_bound_access_tokens: true` (RFC 8705 §3.4) `token_binding: "mtls"`.
+ * The certificate methods (`tls_client_auth` with its one `tls_client_auth_*` name,
+ * `self_signed_tls_client_auth` with `jwks` or `jwks_uri`, RFC 8705 §2.1.2, §2.2.2) and the
+ * `mtls` binding are offered only when client certificates can reach the server.
  *
  * RFC 7592 client management is not implemented: no `registration_access_token` or
  * `registration_client_uri` is issued (and none is stored); a registered client cannot be read,
@@ -28,7 +32,7 @@ import {
 } from '../../config/index.js'
 import { InvalidRequestError, OAuthError } from '../../errors.js'
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js'
-import { CLIENT_AUTH_METHODS } from '../client-auth/index.js'
+import { supportedAuthMethods } from '../client-auth/index.js'
 import { hashSecret } from '../client-auth/secret.js'
 import { epoch, type ServerContext } from '../context.js'
 import { GRANTS } from '../grants/index.js'
@@ -41,8 +45,9 @@ const NOT_FOR_REGISTRANTS: ReadonlySet<string> = new Set([
   'first_party',
   'introspection',
 ])
-/** Token bindings a client can use today (`bindTokenRequest`). */
-const BINDINGS = new Set(['none', 'dpop'])
+/** Token bindings a client can use today (`bindTokenRequest`); `mtls` when certificates can reach the server. */
+const bindingsOf = (context: ServerContext) =>
+  new Set(context.mtls.enabled ? ['none', 'dpop', 'mtls'] : ['none', 'dpop'])
 
 /** RFC 6749 §5.2: `error_description` is %x20-21 / %x23-5B / %x5D-7E. */
 const safeText = (text: string) =>
@@ -125,6 +130,13 @@ function clientOf(
   if (entry.dpop_bound_access_tokens === true && entry.token_binding === undefined) {
     entry.token_binding = 'dpop'
   }
+  // RFC 8705 §3.4 alone implies the certificate binding.
+  if (
+    entry.tls_client_certificate_bound_access_tokens === true &&
+    entry.token_binding === undefined
+  ) {
+    entry.token_binding = 'mtls'
+  }
   const method = entry.token_endpoint_auth_method as TokenEndpointAuthMethod
   const secret = SECRET_AUTH_METHODS.includes(method)
     ? randomBytes(32).toString('base64url')
@@ -143,12 +155,12 @@ function clientOf(
       err.issues.every((issue) => issue.path.startsWith('redirect_uris')),
     )
   }
-  if (!CLIENT_AUTH_METHODS.some((m) => m.name === client.token_endpoint_auth_method)) {
+  if (!supportedAuthMethods(context).includes(client.token_endpoint_auth_method)) {
     throw invalidMetadata(`token_endpoint_auth_method: ${method} is not supported`)
   }
   const grant = client.grant_types.find((grantType) => !GRANTS.has(grantType))
   if (grant !== undefined) throw invalidMetadata(`grant_types: ${grant} is not supported`)
-  if (!BINDINGS.has(client.token_binding)) {
+  if (!bindingsOf(context).has(client.token_binding)) {
     throw invalidMetadata(`token_binding: ${client.token_binding} is not available`)
   }
   const unknown = client.scope?.split(' ').find((s) => !context.config.scopes.includes(s))
@@ -181,6 +193,10 @@ function informationOf(client: ClientRecord, secret: string | undefined): Record
     ...optional('jwks_uri', client.jwks_uri),
     token_binding: client.token_binding,
     dpop_bound_access_tokens: client.dpop_bound_access_tokens,
+    // RFC 8705 §3.4
+    ...(client.token_binding === 'mtls'
+      ? { tls_client_certificate_bound_access_tokens: true }
+      : {}),
     ...optional('access_token_format', client.access_token_format),
   }
 }

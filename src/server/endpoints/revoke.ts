@@ -21,6 +21,7 @@ import { InvalidRequestError, OAuthError } from '../../errors.js'
 import { authenticateClient } from '../client-auth/index.js'
 import { epoch, type ServerContext } from '../context.js'
 import { formOf } from '../http/form.js'
+import { clientAuthRequestOf } from '../http/mtls.js'
 import { findToken } from '../tokens/lookup.js'
 
 export function revokeEndpoint(context: ServerContext) {
@@ -28,7 +29,7 @@ export function revokeEndpoint(context: ServerContext) {
     app.post('/revoke', async (request: FastifyRequest, reply) => {
       const params = formOf(request.body)
       const { client } = await authenticateClient(
-        { authorization: request.headers.authorization, params },
+        clientAuthRequestOf(request, params, context),
         context,
       )
       const token = params.token

@@ -15,6 +15,7 @@ import type { ServerContext } from '../context.js'
 import { GRANTS } from '../grants/index.js'
 import type { Grant, TokenResponse } from '../grants/types.js'
 import { formOf } from '../http/form.js'
+import { clientAuthRequestOf, clientCertificateOf, endpointsFor } from '../http/mtls.js'
 
 const tokenResponse = {
   type: 'object',
@@ -46,7 +47,7 @@ export function tokenEndpoint(context: ServerContext) {
         const params = formOf(request.body)
         const grant = selectGrant(params)
         const { client } = await authenticateClient(
-          { authorization: request.headers.authorization, params },
+          clientAuthRequestOf(request, params, context),
           context,
         )
         if (!client.grant_types.includes(grant.grantType)) {
@@ -56,6 +57,8 @@ export function tokenEndpoint(context: ServerContext) {
           client,
           params,
           dpop: request.headers.dpop,
+          endpoint: endpointsFor(request, context).token,
+          certificate: clientCertificateOf(request, context),
           context,
         })
         reply.header('cache-control', 'no-store').header('pragma', 'no-cache')

@@ -80,7 +80,7 @@ function checkPkce(code: AuthorizationCodeRecord, verifier: string | undefined) 
 export const authorizationCode: Grant = {
   grantType: 'authorization_code',
   parameters: new Set(['code', 'redirect_uri', 'code_verifier', 'resource']),
-  async handle({ client, params, dpop, context }) {
+  async handle({ client, params, dpop, endpoint, certificate, context }) {
     // 1. The request's own parameters, before the code is spent.
     if (params.code === undefined) throw new InvalidRequestError('code is required')
     const verifier = params.code_verifier
@@ -90,7 +90,7 @@ export const authorizationCode: Grant = {
     const aud = resolveAudience(params.resource, context)
     // 2. The proof, before the code is spent: a `use_dpop_nonce` answer (RFC 9449 §8) is
     //    retried with the same code. Which key it must be is checked in step 5.
-    const cnf = await bindTokenRequest({ client, dpop, endpoint: context.endpoints.token }, context)
+    const cnf = await bindTokenRequest({ client, dpop, endpoint, certificate }, context)
     // 3. The code, once.
     const code = await consume(params.code, context)
     // 4. Issued to this client and redirect URI, and the PKCE verifier.

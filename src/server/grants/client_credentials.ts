@@ -13,10 +13,10 @@ import type { Grant } from './types.js'
 export const clientCredentials: Grant = {
   grantType: 'client_credentials',
   parameters: new Set(['scope', 'resource']),
-  async handle({ client, params, dpop, context }) {
+  async handle({ client, params, dpop, endpoint, certificate, context }) {
     const scope = resolveScope(params.scope, client, context.config.scopes)
     const aud = resolveAudience(params.resource, context)
-    const cnf = await bindTokenRequest({ client, dpop, endpoint: context.endpoints.token }, context)
+    const cnf = await bindTokenRequest({ client, dpop, endpoint, certificate }, context)
     const token = await issueAccessToken(
       { client, sub: undefined, scope, aud, cnf, grantId: null },
       context,

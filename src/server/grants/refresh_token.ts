@@ -3,10 +3,12 @@
  *
  * `grant_type=refresh_token` (RFC 6749 §6), and the issuing of refresh tokens.
  *
- * Binding (RFC 9449 §5): a public client's refresh token is bound to its DPoP key and keeps
- * that binding for life, through every rotation; refreshing it takes a proof of that key. A
- * confidential client's refresh token is not bound (the client authenticates instead), so a
- * refresh may prove any key, a new one included, and the new access token is bound to it.
+ * Binding (RFC 9449 §5, RFC 8705 §4): a public client's refresh token is bound to its DPoP key,
+ * or to its TLS client certificate, and keeps that binding for life, through every rotation;
+ * refreshing it takes a proof of that key (else a DPoP error), or that certificate (else
+ * `invalid_grant`). A confidential client's refresh token is not bound (the client
+ * authenticates instead), so a refresh may prove any key or present any certificate, a new one
+ * included, and the new access token is bound to it.
  *
  * Rotation (`refreshToken.rotation`, RFC 9700 §4.14.2): each refresh returns a new refresh
  * token and retires the one presented; presenting a retired one again revokes the whole grant.
@@ -52,9 +54,16 @@ function newRefreshToken(fields: RefreshTokenFields, context: ServerContext) {
   return { token, record }
 }
 
+/** The binding a public client's refresh token keeps: the DPoP key or the certificate. */
+function refreshBinding(cnf: Confirmation | null): Confirmation | null {
+  if (cnf?.jkt) return { jkt: cnf.jkt }
+  const x5t = cnf?.['x5t#S256']
+  return x5t ? { 'x5t#S256': x5t } : null
+}
+
 /**
  * Issues the first refresh token of a grant. `cnf` is the binding of the request: it binds the
- * refresh token of a public client only (RFC 9449 §5).
+ * refresh token of a public client only (RFC 9449 §5, RFC 8705 §4).
  */
 export async function issueRefreshToken(
   request: {
@@ -73,7 +82,7 @@ export async function issueRefreshToken(
       sub: request.sub,
       scope: request.scope,
       grantId: request.grantId,
-      cnf: isPublic && request.cnf?.jkt ? { jkt: request.cnf.jkt } : null,
+      cnf: isPublic ? refreshBinding(request.cnf) : null,
     },
     context,
   )
@@ -132,7 +141,7 @@ async function rotate(previous: RefreshTokenRecord, context: ServerContext): Pro
 export const refreshToken: Grant = {
   grantType: 'refresh_token',
   parameters: new Set(['refresh_token', 'scope', 'resource']),
-  async handle({ client, params, dpop, context }) {
+  async handle({ client, params, dpop, endpoint, certificate, context }) {
     // 1. The request's own parameters.
     const presented = params.refresh_token
     if (presented === undefined) throw new InvalidRequestError('refresh_token is required')
@@ -143,7 +152,14 @@ export const refreshToken: Grant = {
     const scope = narrowScope(params.scope, previous.scope, client, context.config.scopes)
     // 4. A bound refresh token takes a proof of its key; an unbound one, any key or none.
     const cnf = await bindTokenRequest(
-      { client, dpop, endpoint: context.endpoints.token, requiredJkt: previous.cnf?.jkt },
+      {
+        client,
+        dpop,
+        endpoint,
+        certificate,
+        requiredJkt: previous.cnf?.jkt,
+        requiredX5t: previous.cnf?.['x5t#S256'],
+      },
       context,
     )
     // 5. Rotation, before the access token: of two concurrent refreshes, one gets tokens.

@@ -3,6 +3,7 @@
  *
  * The contract of a grant module, one per `grant_type` (RFC 6749 §4).
  */
+import type { PresentedCertificate } from '../../bindings/mtls/client-certificate.js'
 import type { ClientRecord } from '../../store/types.js'
 import type { ServerContext } from '../context.js'
 import type { TokenType } from '../tokens/access-token.js'
@@ -11,6 +12,10 @@ export interface GrantRequest {
   readonly client: ClientRecord
   readonly params: Readonly<Record<string, string>>
   readonly dpop: string | readonly string[] | undefined
+  /** The URL of the token endpoint the request came to (the issuer's or its mTLS alias). */
+  readonly endpoint: string
+  /** The TLS client certificate of the request (RFC 8705), if any. */
+  readonly certificate: PresentedCertificate | undefined
   readonly context: ServerContext
 }
 

@@ -3,12 +3,25 @@
  *
  * The one place a token request gets its binding: which proof the client presented, whether
  * its token binding type requires one, and which confirmation (`cnf`) the tokens carry. Grants
- * call it; they never look at a proof themselves.
+ * call it; they never look at a proof or a certificate themselves.
+ *
+ * The rules, in order:
+ * 1. A grant bound to a certificate (a public client's refresh token, RFC 8705 §4) needs that
+ *    very certificate (else `invalid_grant`), and its tokens stay bound to it.
+ * 2. `token_binding: "mtls"`: the tokens are bound to the client certificate (RFC 8705 §3), which
+ *    the request must present (else `invalid_request`); a DPoP proof is not looked at.
+ * 3. `token_binding: "dpop"` (or `dpop_bound_access_tokens`), a grant bound to a DPoP key, or a
+ *    DPoP proof sent by a `none` client: DPoP (RFC 9449), checked as before. A proof wins over
+ *    a certificate: a token has one binding.
+ * 4. Otherwise, with `mtls.alwaysEmitConfirmation` and a certificate: bound to the certificate,
+ *    whatever authenticated the client (secret, private_key_jwt, none, a certificate).
+ * 5. Otherwise a bearer token.
  */
-
+import { timingSafeEqual } from 'node:crypto'
 import { DPoPProofError } from '../../bindings/dpop/errors.js'
 import { type ProofPolicy, verifyTokenRequestProof } from '../../bindings/dpop/issue.js'
-import { InvalidRequestError } from '../../errors.js'
+import type { PresentedCertificate } from '../../bindings/mtls/client-certificate.js'
+import { InvalidGrantError, InvalidRequestError } from '../../errors.js'
 import type { ClientRecord, Confirmation } from '../../store/types.js'
 import type { ServerContext } from '../context.js'
 
@@ -18,8 +31,12 @@ export interface BindingRequest {
   readonly dpop: string | readonly string[] | undefined
   /** The public URL of the endpoint the request came to: the proof's `htu`. */
   readonly endpoint: string
+  /** The TLS client certificate of the request (RFC 8705), if any. */
+  readonly certificate?: PresentedCertificate | undefined
   /** The key the grant is already bound to (a `dpop_jkt` code, a bound refresh token). */
   readonly requiredJkt?: string | undefined
+  /** The certificate thumbprint the grant is bound to (a bound refresh token, RFC 8705 §4). */
+  readonly requiredX5t?: string | undefined
 }
 
 /** The client must prove possession of a key on every token request (RFC 9449 §5.2). */
@@ -27,29 +44,59 @@ export function requiresProof(client: ClientRecord): boolean {
   return client.token_binding === 'dpop' || client.dpop_bound_access_tokens
 }
 
+const sameThumbprint = (a: string, b: string) =>
+  a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b))
+
 /**
  * @returns the confirmation for the tokens, or `null` for a bearer token.
  * @throws {DPoPProofError} when a proof is present but invalid, or required but missing.
+ * @throws {InvalidRequestError} for a `token_binding: "mtls"` client without a certificate.
+ * @throws {InvalidGrantError} for a certificate-bound grant without its certificate.
  */
 export async function bindTokenRequest(
   request: BindingRequest,
   context: ServerContext,
 ): Promise<Confirmation | null> {
-  if (request.client.token_binding === 'mtls' || request.client.token_binding === 'pop') {
-    // The certificate and signed-request bindings plug in here (their own issues).
-    throw new InvalidRequestError(
-      `token_binding "${request.client.token_binding}" is not available`,
-    )
+  const { client, certificate } = request
+  if (client.token_binding === 'pop') {
+    // The signed-request binding plugs in here (its own issue).
+    throw new InvalidRequestError(`token_binding ${client.token_binding} is not available`)
   }
+  // 1. RFC 8705 §4: a refresh token bound to a certificate.
+  if (request.requiredX5t !== undefined) {
+    if (certificate === undefined || !sameThumbprint(certificate.thumbprint, request.requiredX5t)) {
+      throw new InvalidGrantError('the refresh token is bound to another client certificate', {
+        reason: certificate === undefined ? 'certificate_missing' : 'x5t_mismatch',
+        detail: `bound ${request.requiredX5t}, presented ${certificate?.thumbprint ?? 'none'}`,
+      })
+    }
+    return { 'x5t#S256': certificate.thumbprint }
+  }
+  // 2. RFC 8705 §3: the client's tokens are bound to its certificate.
+  if (client.token_binding === 'mtls' && request.requiredJkt === undefined) {
+    if (certificate === undefined) {
+      throw new InvalidRequestError(
+        'a TLS client certificate is required: this client gets certificate-bound tokens ' +
+          '(RFC 8705 section 3)',
+        { reason: 'certificate_missing' },
+      )
+    }
+    return { 'x5t#S256': certificate.thumbprint }
+  }
+  // 3. DPoP.
   if (request.dpop === undefined) {
     if (request.requiredJkt !== undefined) {
       throw new DPoPProofError('missing_proof', { detail: 'the grant is bound to a DPoP key' })
     }
-    if (requiresProof(request.client)) {
+    if (requiresProof(client)) {
       throw new DPoPProofError('missing_proof', { detail: 'the client requires DPoP' })
     }
-    // A client whose binding type is `none` gets a bearer token without a proof, and a bound
-    // token when it sends one.
+    // 4. Duende's AlwaysEmitConfirmationClaim.
+    if (certificate !== undefined && context.config.mtls.alwaysEmitConfirmation) {
+      return { 'x5t#S256': certificate.thumbprint }
+    }
+    // 5. A client whose binding type is `none` gets a bearer token without a proof, and a
+    //    bound token when it sends one.
     return null
   }
   const { cnf } = await verifyTokenRequestProof(
