@@ -376,8 +376,8 @@ export const gatewayConfigSchema = z
       .default(false)
       .meta({
         description:
-          'Refuse every token that is not sender-constrained, and offer only the `DPoP` scheme ' +
-          'in challenges. Not with `allowBearer`.',
+          'Refuse every token that is not sender-constrained (the default already refuses ' +
+          'unbound tokens unless `allowBearer`). Not with `allowBearer`.',
       }),
     realm: z
       .string()
