@@ -77,12 +77,21 @@ export function createUpstream(
   })
 
   async function forward(req: IncomingMessage, res: ServerResponse, context: ForwardContext) {
+    const path = (req.url ?? '/').split('?', 1)[0]
+    if (res.destroyed) {
+      // The client left while its token was being checked: nothing to forward it for.
+      metrics.upstream('aborted')
+      logger.debug(
+        { method: req.method, path },
+        'client went away before the request was forwarded',
+      )
+      return
+    }
     const abort = new AbortController()
     const onClose = () => {
       if (!res.writableFinished) abort.abort()
     }
     res.once('close', onClose)
-    const path = (req.url ?? '/').split('?', 1)[0]
     let response: Dispatcher.ResponseData
     try {
       response = await pool.request({

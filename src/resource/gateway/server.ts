@@ -204,6 +204,8 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     })
   })
   server.requestTimeout = ms(config.timeouts.request)
+  // node checks the headers' deadline separately; it must not outlast the whole request's.
+  server.headersTimeout = Math.min(server.headersTimeout, server.requestTimeout)
   server.setTimeout(ms(config.timeouts.idle))
 
   let closed: Promise<void> | undefined
