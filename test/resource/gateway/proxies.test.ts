@@ -1,6 +1,6 @@
 // The forward-auth snippets of docs/resource/gateway.md, run as they are written by real nginx
 // and Caddy in front of a real upstream, with the gateway demanding DPoP nonces. Each proxy's
-// tests are skipped (saying so) when its binary is not installed.
+// tests fail when its binary is not installed (.ci/run installs nginx-light and caddy).
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -191,9 +191,8 @@ function behaviour(name: string, base: () => string, jsonBodies: boolean) {
   })
 }
 
-describe('nginx auth_request with the snippet of the doc', {
-  skip: !installed('nginx', '-v') && 'nginx is not installed',
-}, () => {
+describe('nginx auth_request with the snippet of the doc', () => {
+  before(() => assert.ok(installed('nginx', '-v'), 'nginx is not installed (.ci/run installs it)'))
   let port: number
   let nginx: ChildProcess | undefined
   before(async () => {
@@ -231,9 +230,10 @@ describe('nginx auth_request with the snippet of the doc', {
   behaviour('nginx', () => `http://127.0.0.1:${port}`, false)
 })
 
-describe('Caddy forward_auth with the snippet of the doc', {
-  skip: !installed('caddy', 'version') && 'caddy is not installed',
-}, () => {
+describe('Caddy forward_auth with the snippet of the doc', () => {
+  before(() =>
+    assert.ok(installed('caddy', 'version'), 'caddy is not installed (.ci/run installs it)'),
+  )
   let port: number
   let caddy: ChildProcess | undefined
   before(async () => {
