@@ -26,6 +26,8 @@ export interface TestCertificate {
   readonly jwk: Record<string, unknown>
   /** For a CA: issues a certificate. */
   issue(options: IssueOptions): Promise<TestCertificate>
+  /** Another self-signed certificate of the same key pair. */
+  resign(options: IssueOptions): Promise<TestCertificate>
 }
 
 export interface IssueOptions {
@@ -116,12 +118,17 @@ async function wrap(cert: x509.X509Certificate, keys: CryptoKeyPair): Promise<Te
       })
       return wrap(issued, pair)
     },
+    resign: (options) => selfSigned(options, keys),
   }
 }
 
-/** A self-signed certificate; with `ca: true`, a root CA. */
-export async function selfSigned(options: IssueOptions): Promise<TestCertificate> {
-  const pair = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair
+/** A self-signed certificate (of a new key pair unless given); with `ca: true`, a root CA. */
+export async function selfSigned(
+  options: IssueOptions,
+  keys?: CryptoKeyPair,
+): Promise<TestCertificate> {
+  const pair =
+    keys ?? ((await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as CryptoKeyPair)
   const now = Date.now()
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: (serial++).toString(16).padStart(2, '0'),
