@@ -6,7 +6,8 @@ import { Agent, request } from 'node:http'
 
 export interface PreparedRequest {
   readonly headers: Record<string, string>
-  readonly body: string
+  /** The body of a POST; `undefined` sends a GET. */
+  readonly body: string | undefined
 }
 
 export interface LoadResult {
@@ -32,9 +33,12 @@ function send(
         host: '127.0.0.1',
         port,
         path,
-        method: 'POST',
+        method: r.body === undefined ? 'GET' : 'POST',
         agent,
-        headers: { ...r.headers, 'content-length': Buffer.byteLength(r.body) },
+        headers:
+          r.body === undefined
+            ? r.headers
+            : { ...r.headers, 'content-length': Buffer.byteLength(r.body) },
       },
       (res) => {
         let body = ''

@@ -12,7 +12,11 @@
  * the figures are medians of the rounds. Client keys repeat, as real clients' do: a pool of
  * BENCH_KEYS clients, each with its own token, each sending many requests.
  *
- * Environment: BENCH_ROUNDS (default 5), BENCH_REQUESTS (default 10000), BENCH_KEYS (default 100).
+ * Then the gateway: requests per second to a trivial upstream directly and through
+ * `keybound gateway` (see resource-gateway.ts).
+ *
+ * Environment: BENCH_ROUNDS (default 5), BENCH_REQUESTS (default 10000), BENCH_KEYS (default 100),
+ * BENCH_GATEWAY_RUNS (default 3, 0 to skip the gateway).
  */
 import { createHash, generateKeyPairSync, type KeyObject, verify } from 'node:crypto'
 import * as oauth from 'oauth4webapi'
@@ -22,6 +26,7 @@ import { signCompact } from '../src/jose/sign.js'
 import { createMemoryReplayCache } from '../src/replay/memory.js'
 import { createVerifier, type ResourceRequest, type Verifier } from '../src/resource/index.js'
 import { machine, median, printTable, result } from './report.js'
+import { benchGateway, medianOf } from './resource-gateway.js'
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 10_000)
@@ -252,3 +257,33 @@ result(
   m((s) => s.ours / s.peer),
   'ratio',
 )
+
+if (Number(process.env.BENCH_GATEWAY_RUNS ?? 3) > 0) {
+  const g = await benchGateway()
+  printTable(
+    `Gateway, DPoP-bound JWT + proof per request, trivial upstream (medians of ${g.ratios.length} runs)`,
+    machine(),
+    [
+      ['direct to the upstream', medianOf(g.direct, (r) => r.rps), 'req/s'],
+      ['through keybound gateway', medianOf(g.gateway, (r) => r.rps), 'req/s'],
+      ['gateway p99 latency', medianOf(g.gateway, (r) => r.p99), 'ms'],
+      ['ratio gateway / direct', median(g.ratios), ''],
+    ],
+  )
+  result(
+    'resource.direct_rps',
+    medianOf(g.direct, (r) => r.rps),
+    'req/s',
+  )
+  result(
+    'resource.gateway_rps',
+    medianOf(g.gateway, (r) => r.rps),
+    'req/s',
+  )
+  result(
+    'resource.gateway_p99',
+    medianOf(g.gateway, (r) => r.p99),
+    'ms',
+  )
+  result('resource.gateway_rps_ratio_to_direct', median(g.ratios), 'ratio')
+}

@@ -10,15 +10,15 @@
  * Environment: BENCH_RUNS (default 3), BENCH_SECONDS (default 5), BENCH_CONCURRENCY (default 32),
  * BENCH_NODE24 (a Node 24 binary: the whole series again with both servers on it, `.node24`).
  */
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import pg from 'pg'
 import { signCompact } from '../src/jose/sign.js'
 import { type LoadResult, type PreparedRequest, runLoad } from './load.js'
+import { cpuSeconds, freePort, type Server, start, stop } from './processes.js'
 import { machine, median, printTable, result } from './report.js'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
@@ -28,56 +28,6 @@ const SECRET = 'bench-secret-0123456789abcdef'
 const POSTGRES = process.env.KEYBOUND_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
 const REDIS = 'redis://127.0.0.1:6379'
 const HERE = import.meta.dirname
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => done(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
-
-interface Server {
-  name: string
-  port: number
-  child: ChildProcess
-}
-
-async function start(
-  name: string,
-  node: string,
-  args: string[],
-  port: number,
-  env: Record<string, string> = {},
-): Promise<Server> {
-  const child = spawn(node, args, {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, ...env },
-  })
-  await new Promise<void>((ready, fail) => {
-    let out = ''
-    child.stdout?.on('data', (d) => {
-      out += d
-      if (out.includes('READY')) ready()
-    })
-    child.on('exit', (code) => fail(new Error(`${name} exited with ${code}`)))
-  })
-  return { name, port, child }
-}
-
-function stop(server: Server): Promise<void> {
-  return new Promise((done) => {
-    server.child.on('exit', () => done())
-    server.child.kill('SIGTERM')
-  })
-}
-
-/** CPU seconds (user + system) the process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
 
 /** Proofs and requests for one run, made before the timed window. */
 function prepare(port: number, count: number): PreparedRequest[] {
