@@ -185,6 +185,10 @@ export async function createAuthorizationServer(
         })
         const tlsAddress = tlsServer.address()
         if (typeof tlsAddress === 'object' && tlsAddress) tls.port = tlsAddress.port
+        app.log.info(
+          { aliases: context.mtls.endpoints?.token.replace(/\/token$/, '') },
+          `HTTPS listener (mutual TLS, RFC 8705) at ${tls.host}:${tls.port}`,
+        )
         return { ...bound, tls }
       },
       async close() {

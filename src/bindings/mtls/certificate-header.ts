@@ -16,8 +16,9 @@
  * | `traefik` | `X-Forwarded-Tls-Client-Cert`: URL-encoded base64 DER, no PEM armour; certificates separated by `,` | `x-forwarded-tls-client-cert` |
  * | `haproxy` | `%[ssl_c_der,base64]`: base64 DER | `x-ssl-client-cert` |
  *
- * The functions never throw on bad input: an absent or empty header (or Apache's `(null)`) is
- * `undefined`, anything that does not decode to exactly one certificate is a typed failure.
+ * The functions never throw on bad input: an absent or empty header (Apache's `(null)`, an empty
+ * RFC 9440 byte sequence `::`) is `undefined`, anything that does not decode to exactly one
+ * certificate is a typed failure.
  */
 import { X509Certificate } from 'node:crypto'
 
@@ -270,6 +271,8 @@ export function parseCertificateHeader(
   try {
     const text = single(value)
     if (text === undefined) return undefined
+    // An empty byte sequence: a proxy templating the header for a client without a certificate.
+    if (format === 'rfc9440' && text === '::') return undefined
     const [leaf, ...chain] = decode(format, text).map(parseDer)
     return { certificate: leaf as X509Certificate, chain }
   } catch (err) {

@@ -83,10 +83,12 @@ describe('forwarded certificates, each format', () => {
       assert.equal(parseCertificateHeader(format, ''), undefined)
       assert.equal(parseCertificateHeader(format, '  '), undefined)
       assert.equal(parseCertificateHeader(format, '(null)'), undefined)
+      if (format === 'rfc9440') assert.equal(parseCertificateHeader(format, '::'), undefined)
     })
 
     test(`${format}: garbage is a typed failure, never an exception`, () => {
-      for (const value of ['x', '::', '%zz', 'Cert="x"', '-----BEGIN CERTIFICATE-----', 'AAAA']) {
+      const values = ['x', '%zz', 'Cert="x"', '-----BEGIN CERTIFICATE-----', 'AAAA', ':AAAA:']
+      for (const value of format === 'rfc9440' ? values : [...values, '::']) {
         const result = parseCertificateHeader(format, value)
         assert.ok(result && 'failure' in result, `${format} ${value}: ${JSON.stringify(result)}`)
         assert.match(result.failure, /^certificate_(header_malformed|unparsable)$/)
