@@ -392,3 +392,49 @@ describe('mtls.alwaysEmitConfirmation: any authentication, a certificate, a boun
     assert.deepEqual(Object.keys(cnf), ['jkt'])
   })
 })
+
+describe('aliases on their own host behind the proxy (mtls.endpointBaseUrl)', () => {
+  let t: TestServer
+  before(async () => {
+    t = await startServer({
+      trustProxy: [PROXY],
+      mtls: {
+        certificateHeader: { format: 'rfc9440' },
+        endpointBaseUrl: 'https://mtls.as.example',
+      },
+      clients: [
+        { client_id: 'dpop', client_secret: SECRET, grant_types: CC, token_binding: 'dpop' },
+      ],
+    })
+  })
+  after(() => t.close())
+
+  test('the metadata lists the aliases on that host', async () => {
+    const metadata = (await (
+      await fetch(`${t.issuer}/.well-known/oauth-authorization-server`)
+    ).json()) as { mtls_endpoint_aliases: Record<string, string> }
+    assert.equal(metadata.mtls_endpoint_aliases.token_endpoint, 'https://mtls.as.example/token')
+  })
+
+  test('a request the proxy forwards for that host checks DPoP proofs against the alias', async () => {
+    const key = await generateKeyPair('ES256')
+    const send = async (htu: string, forwardedHost?: string) =>
+      post(
+        `${t.issuer}/token`,
+        { grant_type: 'client_credentials' },
+        {
+          authorization: basic('dpop'),
+          dpop: await createProof({ key, htm: 'POST', htu }),
+          ...(forwardedHost ? { 'x-forwarded-host': forwardedHost } : {}),
+        },
+        PROXY,
+      )
+    const alias = await send('https://mtls.as.example/token', 'mtls.as.example')
+    assert.equal(alias.status, 200, JSON.stringify(alias.body))
+    const mixed = await send(`${t.issuer}/token`, 'mtls.as.example')
+    assert.equal(mixed.status, 400)
+    assert.equal(mixed.body.error, 'invalid_dpop_proof')
+    const issuer = await send(`${t.issuer}/token`)
+    assert.equal(issuer.status, 200, JSON.stringify(issuer.body))
+  })
+})

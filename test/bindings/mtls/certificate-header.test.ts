@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import fc from 'fast-check'
 import {
   CERTIFICATE_HEADER_FORMATS,
   type CertificateHeaderFormat,
@@ -222,5 +223,33 @@ describe('RFC 9440 Client-Cert-Chain and Traefik chains', () => {
     assert.ok(result && !('failure' in result))
     assert.equal(certificateThumbprint(result.certificate), FIXED_X5T)
     assert.equal(result.chain.length, 1)
+  })
+})
+
+describe('never an exception, whatever the header holds', () => {
+  const text = fc.oneof(
+    fc.string({ maxLength: 300 }),
+    fc.string({ unit: fc.constantFrom(...':;,="\\ %+/=-ABCDEFabcdef0123456789'.split('')) }),
+    fc
+      .constantFrom(body, encodeURIComponent(FIXED_PEM), FIXED_PEM)
+      .chain((valid) =>
+        fc
+          .tuple(fc.nat(valid.length), fc.string({ maxLength: 4 }))
+          .map(([at, insert]) => valid.slice(0, at) + insert + valid.slice(at + 1)),
+      ),
+  )
+
+  test('every format answers a certificate, a typed failure or nothing', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...CERTIFICATE_HEADER_FORMATS), text, (format, value) => {
+        const result = parseCertificateHeader(format, value)
+        if (result !== undefined && 'failure' in result) {
+          assert.match(result.failure, /^certificate_(header_malformed|unparsable)$/)
+        } else if (result !== undefined) {
+          assert.equal(typeof certificateThumbprint(result.certificate), 'string')
+        }
+      }),
+      { numRuns: 2000 },
+    )
   })
 })

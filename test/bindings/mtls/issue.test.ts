@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict'
 import { before, describe, test } from 'node:test'
+import fc from 'fast-check'
 import { verifyChain } from '../../../src/bindings/mtls/chain.js'
 import {
   DnSyntaxError,
@@ -55,6 +56,20 @@ describe('RFC 4514 distinguished names', () => {
     for (const bad of ['CN', 'CN=a,', 'XX=a', 'CN=a"b', 'CN=a\\', '=a', 'CN=a;O=b']) {
       assert.throws(() => parseDistinguishedName(bad), DnSyntaxError, bad)
     }
+  })
+
+  test('any string parses or throws DnSyntaxError, nothing else', () => {
+    const unit = fc.constantFrom(...'CNOU=,+\\ #";<>a1.\u00e9'.split(''))
+    fc.assert(
+      fc.property(fc.oneof(fc.string(), fc.string({ unit })), (text) => {
+        try {
+          parseDistinguishedName(text)
+        } catch (err) {
+          assert.ok(err instanceof DnSyntaxError, String(err))
+        }
+      }),
+      { numRuns: 2000 },
+    )
   })
 
   test('compares as names: case, spacing and RDN value order do not matter; RDN order does', () => {
