@@ -195,7 +195,7 @@ describe('examples, against `keybound serve` with its demo set-up', () => {
         assert.deepEqual(
           samples.sort(),
           [
-            metricLine('refused', 'missing_token', 1, 'bearer'),
+            metricLine('refused', 'missing_token', 1, 'none'),
             metricLine('verified', 'ok', 2),
             metricLine('refused', 'jkt_mismatch', 1),
             ...(example.nonce ? [metricLine('refused', 'nonce_missing', 2)] : []),
