@@ -6,6 +6,10 @@
  * request.
  */
 import type { NonceSource } from '../bindings/dpop/nonce.js'
+import {
+  CERTIFICATE_HEADER_FORMATS,
+  type CertificateHeaderSpec,
+} from '../bindings/mtls/certificate-header.js'
 import { CodedTypeError } from '../errors.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
 import type { ReplayCache } from '../replay/types.js'
@@ -52,8 +56,17 @@ export interface VerifierOptions {
   replayCache: ReplayCache | null
   /** The API's external base URL, e.g. `https://api.example.com/v1`: `htu` is checked on it. */
   publicUrl?: string
-  /** Read `Forwarded`/`X-Forwarded-*` from these proxies (addresses or CIDRs), or `true`. */
+  /**
+   * The proxies (addresses or CIDRs, or `true`) whose `Forwarded`/`X-Forwarded-*` give the URL
+   * (unless `publicUrl` is set) and whose `certificateHeader` gives the client certificate.
+   */
   trustProxy?: TrustProxy
+  /**
+   * Behind a TLS-terminating proxy in `trustProxy`: the header it forwards the client
+   * certificate in, and its format (RFC 9440 `Client-Cert`, nginx, Apache, IIS, Envoy, Traefik,
+   * HAProxy), for certificate-bound tokens (RFC 8705 §3). From any other peer it is ignored.
+   */
+  certificateHeader?: CertificateHeaderSpec
   /** Accept tokens without any binding as plain `Bearer` tokens (default false). */
   allowBearer?: boolean
   /** Refuse every token that is not sender-constrained; incompatible with `allowBearer`. */
@@ -161,15 +174,17 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
   if (options.allowBearer && options.requireBinding) {
     throw fail('allowBearer', 'false when "requireBinding" is set')
   }
-  if (
-    options.publicUrl !== undefined &&
-    options.trustProxy !== undefined &&
-    options.trustProxy !== false
-  ) {
-    throw fail(
-      'publicUrl',
-      'omitted when "trustProxy" is set (the URL comes from one or the other)',
-    )
+  const header = options.certificateHeader
+  if (header !== undefined) {
+    if (!CERTIFICATE_HEADER_FORMATS.includes(header?.format)) {
+      throw fail('certificateHeader.format', `one of ${CERTIFICATE_HEADER_FORMATS.join(', ')}`)
+    }
+    if (header.name !== undefined && !/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(header.name)) {
+      throw fail('certificateHeader.name', 'an HTTP field name')
+    }
+    if (options.trustProxy === undefined || options.trustProxy === false) {
+      throw fail('trustProxy', 'set with "certificateHeader" (the proxies the header is read from)')
+    }
   }
   const introspection = options.introspection
   if (introspection !== undefined) {

@@ -11,6 +11,10 @@ import { computeAth } from '../bindings/dpop/ath.js'
 import { DPoPProofError } from '../bindings/dpop/errors.js'
 import { verifyPresentedProof } from '../bindings/dpop/present.js'
 import type { VerifiedProof } from '../bindings/dpop/verify.js'
+import {
+  certificateHeaderName,
+  parseCertificateHeader,
+} from '../bindings/mtls/certificate-header.js'
 import { checkCertificateBinding } from '../bindings/mtls/present.js'
 import type { ClientCertificate } from '../bindings/mtls/thumbprint.js'
 import { OAuthError } from '../errors.js'
@@ -178,6 +182,38 @@ export function createVerifier(options: VerifierOptions): Verifier {
       resolved.timeout,
     )
 
+  const certificateHeader = options.certificateHeader
+  const certificateHeaderField = certificateHeader && certificateHeaderName(certificateHeader)
+
+  /**
+   * The client certificate (RFC 8705 §3): from a trusted proxy with `certificateHeader`, its
+   * header and only its header; otherwise the TLS connection's. A certificate header from any
+   * other peer is ignored, and logged: a client could name any certificate in it.
+   */
+  function certificateOf(request: ResourceRequest): ClientCertificate | undefined {
+    if (certificateHeader && certificateHeaderField) {
+      const value = headerOf(request.headers, certificateHeaderField)
+      if (trusted(request.remoteAddress)) {
+        const result = parseCertificateHeader(certificateHeader.format, value)
+        if (result === undefined) return undefined
+        if ('failure' in result) {
+          throw invalidRequest(result.failure, 'the forwarded client certificate is malformed', {
+            binding: 'mtls',
+            detail: result.detail,
+          })
+        }
+        return result.certificate
+      }
+      if (value !== undefined) {
+        options.logger?.warn(
+          { header: certificateHeaderField, remoteAddress: request.remoteAddress },
+          'client certificate header from a peer not in trustProxy ignored',
+        )
+      }
+    }
+    return request.clientCertificate
+  }
+
   async function validateToken(token: string, tokenHash: string, now: number) {
     if (!looksLikeJwt(token)) {
       if (introspector) return introspector.introspect(token, tokenHash, now)
@@ -276,7 +312,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       if (state.binding !== 'dpop') state.binding = 'mtls'
       if (typeof x5t !== 'string')
         throw invalidToken('malformed_token', 'the access token is malformed')
-      const failure = checkCertificateBinding(x5t, request.clientCertificate)
+      const failure = checkCertificateBinding(x5t, certificateOf(request))
       if (failure) {
         throw invalidToken(failure.failure, 'the access token is bound to another certificate', {
           binding: 'mtls',

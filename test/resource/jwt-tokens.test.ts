@@ -243,6 +243,75 @@ describe('certificate-bound tokens (RFC 8705 §3)', () => {
   })
 })
 
+describe('certificates forwarded by a TLS-terminating proxy (certificateHeader)', () => {
+  let certificate: X509Certificate
+  before(() => {
+    const dir = mkdtempSync(join(tmpdir(), 'keybound-cert-'))
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-subj',
+        '/CN=fwd',
+        '-days',
+        '1',
+        '-keyout',
+        join(dir, 'k.pem'),
+        '-out',
+        join(dir, 'c.pem'),
+      ],
+      { stdio: 'ignore' },
+    )
+    certificate = new X509Certificate(readFileSync(join(dir, 'c.pem')))
+    rmSync(dir, { recursive: true, force: true })
+  })
+  const forwarded = (token: string, remoteAddress: string, value: string) => ({
+    ...bearer(token),
+    headers: { ...bearer(token).headers, 'client-cert': value },
+    remoteAddress,
+  })
+
+  test('read from a trusted proxy (RFC 9440 Client-Cert), ignored from anyone else', async () => {
+    const logs: Record<string, unknown>[] = []
+    const verifier = verifierFor({
+      allowBearer: false,
+      trustProxy: ['10.0.0.1'],
+      certificateHeader: { format: 'rfc9440' },
+      logger: { warn: (o) => logs.push(o) },
+    })
+    const token = issuer.token({ cnf: { 'x5t#S256': certificateThumbprint(certificate) } })
+    const value = `:${certificate.raw.toString('base64')}:`
+    const ok = await verifier.verify(forwarded(token, '10.0.0.1', value))
+    assert.equal(ok.binding, 'mtls')
+    assert.equal(
+      await reason(verifier.verify(forwarded(token, '192.0.2.1', value))),
+      '401 invalid_token certificate_missing',
+    )
+    assert.equal(logs[0]?.header, 'client-cert')
+    assert.equal(
+      await reason(verifier.verify(forwarded(token, '10.0.0.1', ':bm90IGEgY2VydA==:'))),
+      '400 invalid_request certificate_unparsable',
+    )
+  })
+
+  test('a header without trustProxy is a configuration mistake named at creation', () => {
+    assert.throws(
+      () => verifierFor({ certificateHeader: { format: 'nginx' } }),
+      /"trustProxy" must be set with "certificateHeader"/,
+    )
+    assert.throws(
+      () => verifierFor({ trustProxy: true, certificateHeader: { format: 'bogus' } } as never),
+      /"certificateHeader.format" must be one of rfc9440/,
+    )
+  })
+})
+
 describe('any authorization server: node-oidc-provider with DPoP', () => {
   let provider: { issuer: string; close: () => Promise<void> }
   before(async () => {
