@@ -10,10 +10,12 @@
  * Conventions, as in the server's file: camelCase names; durations in **seconds** (fractions
  * allowed for the timeouts); unknown options are errors.
  */
+
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { CERTIFICATE_HEADER_FORMATS } from '../../bindings/mtls/certificate-header.js'
 import { ConfigError, type ConfigIssue, formatPath, locateJsonError } from '../../config/load.js'
 import { isIssuerUrl, LOG_LEVELS } from '../../config/schema.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
@@ -383,6 +385,47 @@ export const gatewayConfigSchema = z
       .string()
       .optional()
       .meta({ description: 'The `realm` of the `WWW-Authenticate` challenges (RFC 6750 §3).' }),
+    tls: z
+      .strictObject({
+        cert: z
+          .string()
+          .min(1)
+          .meta({ description: "The gateway's certificate chain, a PEM file." }),
+        key: z.string().min(1).meta({ description: 'Its private key, a PEM file.' }),
+        ca: z
+          .string()
+          .min(1)
+          .optional()
+          .meta({
+            description:
+              'PEM file of the CAs a client certificate is checked against, for the log only: a ' +
+              'certificate-bound token is bound to the certificate itself, whose key the TLS ' +
+              'handshake proved (RFC 8705 §3), whoever issued it.',
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Terminate TLS: listen with HTTPS, asking every client for a certificate without ' +
+          'requiring one, so that certificate-bound tokens (RFC 8705 §3) can be checked.',
+      }),
+    certificateHeader: z
+      .strictObject({
+        format: z.enum(CERTIFICATE_HEADER_FORMATS).meta({
+          description:
+            'How the TLS-terminating proxy in front forwards the client certificate: `rfc9440` ' +
+            '(`Client-Cert`), `nginx`, `apache`, `iis`, `envoy`, `traefik`, `haproxy`.',
+        }),
+        name: z.string().regex(TOKEN, 'must be an HTTP field name').optional().meta({
+          description: "The header's name, when not the format's usual one.",
+        }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Behind a TLS-terminating proxy: read the client certificate from this header, only ' +
+          'from `trustProxy` peers (from anyone else it is ignored and logged).',
+      }),
     headers: z
       .strictObject({
         subject: headerName(DEFAULT_IDENTITY_HEADERS.subject, "The token's `sub`."),
@@ -508,6 +551,9 @@ export const gatewayConfigSchema = z
     }
     if (config.allowBearer && config.requireBinding) {
       issue(['allowBearer'], 'must be false when requireBinding is true')
+    }
+    if (config.certificateHeader !== undefined && config.trustProxy === false) {
+      issue(['trustProxy'], 'required with certificateHeader: list the proxies it is read from')
     }
     const names = new Map<string, string>()
     for (const [key, value] of Object.entries(config.headers)) {

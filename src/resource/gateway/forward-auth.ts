@@ -20,6 +20,7 @@
  *   mistake) gets 400 `invalid_request` (nginx: 500), and the log says what is missing.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ClientCertificate } from '../../bindings/mtls/thumbprint.js'
 import { ResourceError } from '../errors.js'
 import type { ProxyTrust } from '../request-url.js'
 import type { Verifier } from '../verifier.js'
@@ -37,6 +38,8 @@ export interface ForwardAuthOptions {
   publicUrl: URL | undefined
   logger: GatewayLogger
   metrics: GatewayMetrics
+  /** The client certificate a trusted proxy forwarded (`certificateHeader`), RFC 8705 §3. */
+  certificateOf: (req: IncomingMessage) => ClientCertificate | undefined
 }
 
 /** The status a refusal is answered with in forward-auth (see the module comment). */
@@ -45,7 +48,7 @@ export function forwardAuthStatus(status: number): number {
 }
 
 export function createForwardAuth(options: ForwardAuthOptions) {
-  const { config, verifier, trusted, publicUrl, logger, metrics } = options
+  const { config, verifier, trusted, publicUrl, logger, metrics, certificateOf } = options
   return async function forwardAuth(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const peer = req.socket.remoteAddress
     if (!trusted(peer)) {
@@ -66,6 +69,7 @@ export function createForwardAuth(options: ForwardAuthOptions) {
     }
     let verified: Awaited<ReturnType<Verifier['verify']>>
     try {
+      original.resource.clientCertificate = certificateOf(req)
       verified = await verifier.verify(original.resource)
     } catch (error) {
       if (!(error instanceof ResourceError)) throw error

@@ -7,14 +7,20 @@
  * connections, requests in flight finish (up to `timeouts.shutdown`), then everything is
  * released.
  */
+import { readFileSync } from 'node:fs'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createTlsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { createNonceProvider } from '../../bindings/dpop/nonce.js'
+import {
+  type CertificateRequest,
+  createClientCertificateSource,
+} from '../../bindings/mtls/client-certificate.js'
 import { decodeBase64url } from '../../jose/base64url.js'
 import { createMemoryReplayCache } from '../../replay/memory.js'
 import { createRedisReplayCache } from '../../replay/redis.js'
 import type { ReplayCache } from '../../replay/types.js'
-import { ResourceError } from '../errors.js'
+import { invalidRequest, ResourceError } from '../errors.js'
 import { compileTrustProxy, type UrlPolicy } from '../request-url.js'
 import { createVerifier, type Verifier } from '../verifier.js'
 import type { GatewayConfig } from './config.js'
@@ -48,6 +54,29 @@ function replayCacheOf(config: GatewayConfig): ReplayCache {
   return config.replayCache === 'memory'
     ? createMemoryReplayCache()
     : createRedisReplayCache({ url: config.replayCache })
+}
+
+/**
+ * The HTTPS listener's options: the gateway's certificate, and a client certificate asked for
+ * but not required (`requestCert` without `rejectUnauthorized`): a certificate-bound token needs
+ * one, every other request does not (RFC 8705 §3 binds to the certificate, whoever issued it).
+ */
+function tlsOptions(tls: NonNullable<GatewayConfig['tls']>) {
+  const read = (field: 'cert' | 'key' | 'ca') => {
+    const path = tls[field] as string
+    try {
+      return readFileSync(path)
+    } catch (error) {
+      throw new Error(`tls.${field}: cannot read ${path}: ${(error as Error).message}`)
+    }
+  }
+  return {
+    cert: read('cert'),
+    key: read('key'),
+    ...(tls.ca === undefined ? {} : { ca: read('ca') }),
+    requestCert: true,
+    rejectUnauthorized: false,
+  }
 }
 
 /** The path of a request-target, without query. */
@@ -119,12 +148,38 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     timeout: ms(config.timeouts.verifier),
     ...(options.fetch === undefined ? {} : { fetch: options.fetch }),
   })
+  const certificates = createClientCertificateSource({
+    header: config.certificateHeader,
+    trusted,
+    onUntrustedHeader: (header, peer) =>
+      logger.warn(
+        { header, peer },
+        'client certificate header from a peer not in trustProxy ignored',
+      ),
+  })
+  /**
+   * The client certificate (RFC 8705 §3): of the TLS connection when the gateway terminates
+   * TLS, or forwarded by a trusted proxy in `certificateHeader`.
+   *
+   * @throws {ResourceError} `invalid_request` for a forwarded certificate that cannot be read.
+   */
+  function certificateOf(req: IncomingMessage) {
+    const presented = certificates(req as unknown as CertificateRequest)
+    if (presented === undefined) return undefined
+    if ('failure' in presented) {
+      throw invalidRequest(presented.failure, 'the forwarded client certificate is malformed', {
+        binding: 'mtls',
+        detail: presented.detail,
+      })
+    }
+    return presented.certificate
+  }
   const upstream: Upstream | undefined =
     config.mode === 'forward-auth' ? undefined : createUpstream(config, logger, metrics)
   const forwardAuth =
     config.mode === 'proxy'
       ? undefined
-      : createForwardAuth({ config, verifier, trusted, publicUrl, logger, metrics })
+      : createForwardAuth({ config, verifier, trusted, publicUrl, logger, metrics, certificateOf })
   let closing = false
 
   /** `/healthz` and `/metrics`: GET and HEAD only. */
@@ -145,6 +200,7 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     const original = proxiedRequest(req, urlPolicy)
     let verified: Awaited<ReturnType<Verifier['verify']>>
     try {
+      original.resource.clientCertificate = certificateOf(req)
       verified = await verifier.verify(original.resource)
     } catch (error) {
       if (!(error instanceof ResourceError)) throw error
@@ -181,7 +237,8 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     return proxy(req, res)
   }
 
-  const server = createServer((req, res) => {
+  const server = config.tls ? createTlsServer(tlsOptions(config.tls)) : createServer()
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const started = performance.now()
     res.once('close', () => {
       logger.info(
