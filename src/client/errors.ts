@@ -54,9 +54,27 @@ export type UnexpectedResponseReason =
    * token of another type, typically a bearer token. Using it would silently give up the binding.
    */
   | 'token_type_not_dpop'
+  /**
+   * The `token_type` of a certificate-bound token is not `Bearer` (RFC 8705 §3: the binding does
+   * not change how the token is presented).
+   */
+  | 'token_type_not_bearer'
+  /**
+   * The access token is a JWT without `cnf["x5t#S256"]` (RFC 8705 §3.1): the server did not
+   * bind it to the client certificate.
+   */
+  | 'not_certificate_bound'
+  /**
+   * The access token is a JWT bound to another certificate: its `cnf["x5t#S256"]` is not the
+   * thumbprint of the certificate the client presents (RFC 8705 §3.1).
+   */
+  | 'x5t_mismatch'
   /** `expires_in` is present but not a positive number of seconds (RFC 6749 §5.1). */
   | 'expires_in_invalid'
-  /** The RFC 8414 metadata lacks a usable `token_endpoint`. */
+  /**
+   * The RFC 8414 metadata lacks a usable `token_endpoint` (or, for mutual TLS, an https one, in
+   * `mtls_endpoint_aliases` or not: RFC 8705 §5).
+   */
   | 'metadata_invalid'
   /** The RFC 8414 metadata names another `issuer` than the one asked for (RFC 8414 §3.3). */
   | 'issuer_mismatch'
