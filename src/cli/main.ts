@@ -7,6 +7,7 @@
  * `KEYBOUND_DEBUG=1` to see one for unexpected errors).
  */
 import { readFileSync } from 'node:fs'
+import * as certCommand from './commands/cert.js'
 import * as gatewayCommand from './commands/gateway.js'
 import * as inspectCommand from './commands/inspect.js'
 import * as keygenCommand from './commands/keygen.js'
@@ -28,6 +29,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   proof: { summary: proofCommand.summary, run: proofCommand.proof },
   inspect: { summary: inspectCommand.summary, run: inspectCommand.inspect },
   gateway: { summary: gatewayCommand.summary, run: gatewayCommand.gateway },
+  cert: { summary: certCommand.summary, run: certCommand.cert },
 }
 
 function version(): string {

@@ -17,7 +17,7 @@ import { createServer as createHttpsServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import * as x509 from '@peculiar/x509'
-import { Agent } from 'undici'
+import { Agent, Pool } from 'undici'
 import { matchTlsClientAuth } from '../../src/bindings/mtls/issue.js'
 import { certificateThumbprint } from '../../src/bindings/mtls/thumbprint.js'
 import {
@@ -370,6 +370,28 @@ describe('mtlsAgent and mtlsFetch present the certificate in the TLS handshake',
         made.thumbprint,
       )
       await other.close()
+    } finally {
+      await agent.close()
+    }
+  })
+
+  test('Agent options go under agent; other fields of the certificate object are not read', async () => {
+    const made = await createClientCertificate()
+    const origins: string[] = []
+    const agent = mtlsAgent({
+      ...made,
+      ca: serverCa.pem,
+      agent: {
+        factory: (origin, options) => {
+          origins.push(String(origin))
+          return new Pool(origin, options)
+        },
+      },
+    })
+    try {
+      const answer = (await (await mtlsFetch(agent)(url)).json()) as { thumbprint: string }
+      assert.equal(answer.thumbprint, made.thumbprint)
+      assert.deepEqual(origins, [new URL(url).origin])
     } finally {
       await agent.close()
     }

@@ -20,7 +20,7 @@ import type { FetchLike } from '../dpop-fetch.js'
 
 type Pem = string | Uint8Array
 
-export interface MtlsAgentOptions extends Omit<Agent.Options, 'connect'> {
+export interface MtlsAgentOptions {
   /** The client certificate, PEM; intermediates may follow it, the client's own first. */
   cert: Pem
   /** Its private key: PEM (PKCS #8, SEC 1 or PKCS #1), or a `KeyObject`. */
@@ -34,6 +34,8 @@ export interface MtlsAgentOptions extends Omit<Agent.Options, 'connect'> {
   ca?: Pem | readonly Pem[]
   /** Other TLS and socket options of the connections (`servername`, `timeout`, ...). */
   connect?: buildConnector.BuildOptions
+  /** Other options of the undici `Agent` (`connections`, `keepAliveTimeout`, ...). */
+  agent?: Omit<Agent.Options, 'connect'>
 }
 
 /** A `fetch` whose requests go through a dispatcher that presents a client certificate. */
@@ -114,9 +116,11 @@ export function mtlsAgent(options: MtlsAgentOptions): Agent {
   }
   const leaf = leafCertificate(options.cert)
   const key = checkedKey(options, leaf)
-  const { cert, key: _key, passphrase, ca, connect, ...agentOptions } = options
+  // Only the options named here are read: a `createClientCertificate` result, spread with `ca`,
+  // brings its other fields along.
+  const { cert, passphrase, ca, connect } = options
   return new Agent({
-    ...agentOptions,
+    ...options.agent,
     connect: {
       ...connect,
       cert,
