@@ -6,7 +6,8 @@
  *
  * Everything here runs in browsers as well as in Node: it uses WebCrypto (`globalThis.crypto`)
  * and `fetch`, never `node:crypto`, so a bundler targeting browsers needs no polyfill. Node
- * `KeyObject`s are accepted where they exist.
+ * `KeyObject`s are accepted where they exist. Mutual TLS (RFC 8705), which needs Node's TLS, is in
+ * `keybound/client/node` (`./node.ts`), which re-exports all of this.
  */
 export { htuOf } from '../bindings/dpop/htu.js'
 export { athOf, type CreateProofOptions, createProof } from '../bindings/dpop/proof.js'
