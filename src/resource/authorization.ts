@@ -7,6 +7,7 @@
  * access tokens must not travel in the URI, and a body is not the verifier's to read.
  */
 import { invalidRequest } from './errors.js'
+import { looksLikeJwt } from './jwt-access-token.js'
 
 /** Request headers as node:http gives them (lower-case names), or a WHATWG `Headers`. */
 export type RequestHeaders =
@@ -30,8 +31,13 @@ export interface Credentials {
   readonly token: string
 }
 
-/** RFC 9110 §11.2 `auth-scheme` (a token), then one space or more, then `token68`. */
-const AUTHORIZATION = /^([!#$%&'*+.^_`|~0-9A-Za-z-]+) +([A-Za-z0-9\-._~+/]+=*) *$/
+/** RFC 9110 §11.2 `auth-scheme`: a token. */
+const AUTH_SCHEME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
+/** RFC 9110 §11.2 `token68`, the syntax of RFC 6750 §2.1 `b64token`. */
+const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/
+
+const malformed = () =>
+  invalidRequest('malformed_authorization', 'Authorization header is malformed')
 
 /**
  * @returns the credentials, or `undefined` when the request carries none in a scheme this
@@ -47,19 +53,23 @@ export function readCredentials(headers: RequestHeaders): Credentials | undefine
     value = value[0]
   }
   if (typeof value !== 'string' || value === '') return undefined
-  const match = AUTHORIZATION.exec(value)
-  if (!match) {
-    // A scheme this verifier does not know, with credentials of another syntax (e.g. Basic
-    // user:pass in token68 form matches above; Digest's parameters do not): not ours.
-    const scheme = value.split(' ', 1)[0]?.toLowerCase()
-    if (scheme === 'dpop' || scheme === 'bearer') {
-      throw invalidRequest('malformed_authorization', 'Authorization header is malformed')
-    }
-    return undefined
+  // `scheme 1*SP token68` (RFC 9110 §11.4), split by hand: this runs on every request.
+  const space = value.indexOf(' ')
+  const schemeText = space === -1 ? value : value.slice(0, space)
+  const lower = schemeText.toLowerCase()
+  const scheme = lower === 'dpop' ? 'DPoP' : lower === 'bearer' ? 'Bearer' : undefined
+  if (scheme === undefined) {
+    if (!AUTH_SCHEME.test(schemeText)) throw malformed()
+    return undefined // another scheme (Basic, Digest, ...): not credentials for this verifier
   }
-  const scheme = (match[1] as string).toLowerCase()
-  const token = match[2] as string
-  if (scheme === 'dpop') return { scheme: 'DPoP', token }
-  if (scheme === 'bearer') return { scheme: 'Bearer', token }
-  return undefined
+  let start = space + 1
+  while (value.charCodeAt(start) === 0x20) start++
+  let end = value.length
+  while (end > start && value.charCodeAt(end - 1) === 0x20) end--
+  const token = value.slice(start, end)
+  if (space === -1 || token === '') throw malformed()
+  // A JWT's segments are checked as strict base64url when it is read, a stricter alphabet than
+  // token68; any other token is checked here.
+  if (token.includes(' ') || (!looksLikeJwt(token) && !TOKEN68.test(token))) throw malformed()
+  return { scheme, token }
 }

@@ -9,6 +9,7 @@
  */
 import { computeAth } from '../bindings/dpop/ath.js'
 import { DPoPProofError } from '../bindings/dpop/errors.js'
+import type { ProofPolicy } from '../bindings/dpop/issue.js'
 import { verifyPresentedProof } from '../bindings/dpop/present.js'
 import type { VerifiedProof } from '../bindings/dpop/verify.js'
 import {
@@ -182,6 +183,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       resolved.timeout,
     )
 
+  const proofPolicy: ProofPolicy = {
+    algs: resolved.dpopAlgs,
+    maxAge: resolved.iatWindow,
+    clockTolerance: resolved.dpopClockTolerance,
+    replayCache: options.replayCache,
+    ...(nonce === undefined ? {} : { nonce }),
+  }
   const certificateHeader = options.certificateHeader
   const certificateHeaderField = certificateHeader && certificateHeaderName(certificateHeader)
 
@@ -287,19 +295,17 @@ export function createVerifier(options: VerifierOptions): Verifier {
           },
         )
       }
-      proof = await verifyPresentedProof(dpopHeader, {
-        accessToken: token,
-        accessTokenHash: tokenHash,
-        jkt,
-        htm: request.method,
-        htu: requestUrl(request, urlPolicy),
-        algs: resolved.dpopAlgs,
-        maxAge: resolved.iatWindow,
-        clockTolerance: resolved.dpopClockTolerance,
-        replayCache: options.replayCache,
-        ...(nonce === undefined ? {} : { nonce }),
-        currentDate: new Date(now),
-      })
+      proof = await verifyPresentedProof(
+        dpopHeader,
+        {
+          htm: request.method,
+          htu: requestUrl(request, urlPolicy),
+          accessToken: token,
+          accessTokenHash: tokenHash,
+          jkt,
+        },
+        proofPolicy,
+      )
       // RFC 9449 §9: a fresh nonce may come with any answer; sent when the client's is aging.
       if (nonce && proof.claims.nonce !== nonce.current(now))
         headers['dpop-nonce'] = nonce.current(now)

@@ -5,27 +5,49 @@
  * access token is presented (RFC 9449 §7.1). Every check of §4.3 through the one proof engine,
  * with `ath` bound to the presented token and the proof key bound to the token's `cnf.jkt`.
  */
-import type { VerifiedProof, VerifyProofOptions } from './verify.js'
+import type { ProofPolicy } from './issue.js'
+import type { VerifiedProof } from './verify.js'
 import { verifyProof } from './verify.js'
 
-export interface PresentedProofOptions
-  extends Omit<VerifyProofOptions, 'accessToken' | 'expectedJkt'> {
+/** The request a DPoP-bound token is presented with. */
+export interface Presentation {
+  /** The request method (`htm`). */
+  readonly htm: string
+  /** The URL the client called (`htu`). */
+  readonly htu: string
   /** The access token of the `Authorization: DPoP` field. */
-  accessToken: string
+  readonly accessToken: string
+  /** Its `ath` (base64url SHA-256), when the caller has it already. */
+  readonly accessTokenHash?: string | undefined
   /** The token's `cnf.jkt`: the thumbprint the proof key must have (RFC 9449 §6.1). */
-  jkt: string
+  readonly jkt: string
 }
 
 /**
  * @param dpop The `DPoP` header value(s) as received.
+ * @param policy How proofs are checked (algs, window, nonce, replay cache), the same for every
+ *   request.
  * @throws {DPoPProofError} `invalid_dpop_proof`, `use_dpop_nonce`, or `jkt_mismatch` as reason
  *   when the proof is made with another key than the token is bound to.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-7.1
  */
 export function verifyPresentedProof(
   dpop: string | readonly string[] | undefined,
-  options: PresentedProofOptions,
+  presentation: Presentation,
+  policy: ProofPolicy,
 ): Promise<VerifiedProof> {
-  const { jkt, ...policy } = options
-  return verifyProof(dpop, { ...policy, expectedJkt: jkt })
+  // Spelt out rather than spread: this runs on every protected request.
+  return verifyProof(dpop, {
+    htm: presentation.htm,
+    htu: presentation.htu,
+    accessToken: presentation.accessToken,
+    accessTokenHash: presentation.accessTokenHash,
+    expectedJkt: presentation.jkt,
+    algs: policy.algs,
+    maxAge: policy.maxAge,
+    clockTolerance: policy.clockTolerance,
+    nonce: policy.nonce,
+    replayCache: policy.replayCache,
+    currentDate: policy.currentDate,
+  })
 }
