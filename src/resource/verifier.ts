@@ -102,6 +102,8 @@ export interface Verifier {
   readonly metrics: VerifierOptions['metrics']
 }
 
+const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+
 /** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1). */
 const KNOWN_CNF = new Set(['jkt', 'x5t#S256'])
 
@@ -278,7 +280,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const jkt = cnf.jkt
     const x5t = cnf['x5t#S256']
     let proof: VerifiedProof | undefined
-    const headers: Record<string, string> = {}
+    let headers: Readonly<Record<string, string>> = NO_HEADERS
 
     if (jkt !== undefined) {
       state.binding = 'dpop'
@@ -308,7 +310,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       )
       // RFC 9449 §9: a fresh nonce may come with any answer; sent when the client's is aging.
       if (nonce && proof.claims.nonce !== nonce.current(now))
-        headers['dpop-nonce'] = nonce.current(now)
+        headers = { 'dpop-nonce': nonce.current(now) }
     } else if (credentials.scheme === 'DPoP') {
       state.binding = 'dpop'
       throw invalidToken('token_not_dpop_bound', 'Invalid DPoP key binding', { binding: 'dpop' })
@@ -331,15 +333,22 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw invalidToken('unbound_token', 'the access token must be sender-constrained')
     }
 
-    const scopes = scopesOf(claims)
-    checkScope(scopes, requirements)
+    // The scopes are split only when a route requires some or the caller reads them.
+    let scopes: string[] | undefined
+    if (requirements?.scope !== undefined) {
+      scopes = scopesOf(claims)
+      checkScope(scopes, requirements)
+    }
     return {
       claims,
       subject: claims.sub,
       clientId: claims.client_id,
-      scopes,
+      get scopes() {
+        scopes ??= scopesOf(claims)
+        return scopes
+      },
       binding: state.binding,
-      ...(proof === undefined ? {} : { proof }),
+      proof,
       headers,
     }
   }
