@@ -10,7 +10,7 @@
 import { computeAth } from '../bindings/dpop/ath.js'
 import { DPoPProofError } from '../bindings/dpop/errors.js'
 import type { ProofPolicy } from '../bindings/dpop/issue.js'
-import { verifyPresentedProof } from '../bindings/dpop/present.js'
+import { checkProofPolicy, verifyPresentedProof } from '../bindings/dpop/present.js'
 import type { VerifiedProof } from '../bindings/dpop/verify.js'
 import {
   certificateHeaderName,
@@ -103,6 +103,7 @@ export interface Verifier {
 }
 
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
+const NO_CNF: Readonly<Record<string, unknown>> = Object.freeze({})
 
 /** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1). */
 const KNOWN_CNF = new Set(['jkt', 'x5t#S256'])
@@ -185,13 +186,13 @@ export function createVerifier(options: VerifierOptions): Verifier {
       resolved.timeout,
     )
 
-  const proofPolicy: ProofPolicy = {
+  const proofPolicy: ProofPolicy = checkProofPolicy({
     algs: resolved.dpopAlgs,
     maxAge: resolved.iatWindow,
     clockTolerance: resolved.dpopClockTolerance,
     replayCache: options.replayCache,
     ...(nonce === undefined ? {} : { nonce }),
-  }
+  })
   const certificateHeader = options.certificateHeader
   const certificateHeaderField = certificateHeader && certificateHeaderName(certificateHeader)
 
@@ -265,8 +266,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
     checkAudience(claims, requirements)
 
-    const cnf = claims.cnf ?? {}
-    for (const member of Object.keys(cnf)) {
+    const cnf = claims.cnf ?? NO_CNF
+    for (const member in cnf) {
       if (!KNOWN_CNF.has(member)) {
         throw invalidToken(
           'unsupported_cnf',

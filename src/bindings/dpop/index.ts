@@ -15,6 +15,6 @@ export {
   inspectProof,
 } from './inspect.js'
 export { createNonceProvider, type NonceProviderOptions, type NonceSource } from './nonce.js'
-export { type Presentation, verifyPresentedProof } from './present.js'
+export { checkProofPolicy, type Presentation, verifyPresentedProof } from './present.js'
 export { type CreateProofOptions, createProof } from './proof.js'
 export { type VerifiedProof, type VerifyProofOptions, verifyProof } from './verify.js'

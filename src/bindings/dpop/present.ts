@@ -7,7 +7,7 @@
  */
 import type { ProofPolicy } from './issue.js'
 import type { VerifiedProof } from './verify.js'
-import { verifyProof } from './verify.js'
+import { validateProofPolicy, verifyCheckedProof } from './verify.js'
 
 /** The request a DPoP-bound token is presented with. */
 export interface Presentation {
@@ -24,6 +24,16 @@ export interface Presentation {
 }
 
 /**
+ * Checks a proof policy once, before it is used with {@link verifyPresentedProof}.
+ *
+ * @throws {CodedTypeError} naming the wrong option.
+ */
+export function checkProofPolicy(policy: ProofPolicy): ProofPolicy {
+  validateProofPolicy(policy)
+  return policy
+}
+
+/**
  * @param dpop The `DPoP` header value(s) as received.
  * @param policy How proofs are checked (algs, window, nonce, replay cache), the same for every
  *   request.
@@ -36,8 +46,9 @@ export function verifyPresentedProof(
   presentation: Presentation,
   policy: ProofPolicy,
 ): Promise<VerifiedProof> {
-  // Spelt out rather than spread: this runs on every protected request.
-  return verifyProof(dpop, {
+  // Spelt out rather than spread, and the policy validated once (see `checkProofPolicy`): this
+  // runs on every protected request.
+  return verifyCheckedProof(dpop, {
     htm: presentation.htm,
     htu: presentation.htu,
     accessToken: presentation.accessToken,

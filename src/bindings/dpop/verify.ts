@@ -122,6 +122,15 @@ function validateOptions(options: VerifyProofOptions): void {
       'ERR_INVALID_ARG_TYPE',
     )
   }
+  validateProofPolicy(options)
+}
+
+/**
+ * Validates the options that are the same for every request (replay cache, algs, window).
+ *
+ * @throws {CodedTypeError} naming the wrong option.
+ */
+export function validateProofPolicy(options: Omit<VerifyProofOptions, 'htm' | 'htu'>): void {
   if (options.replayCache === undefined) {
     throw new CodedTypeError(
       '"options.replayCache" is required (pass null to turn replay detection off)',
@@ -163,11 +172,28 @@ function validateOptions(options: VerifyProofOptions): void {
  *   answer: verification fails closed.
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-4.3
  */
-export async function verifyProof(
+export function verifyProof(
   dpop: string | readonly string[] | undefined,
   options: VerifyProofOptions,
 ): Promise<VerifiedProof> {
-  validateOptions(options)
+  try {
+    validateOptions(options)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return verifyCheckedProof(dpop, options)
+}
+
+/**
+ * {@link verifyProof} for options already validated: the presenting side of the binding checks
+ * its policy once, when the resource verifier is created, not on every request.
+ *
+ * @internal
+ */
+export async function verifyCheckedProof(
+  dpop: string | readonly string[] | undefined,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
   const now = options.currentDate?.getTime() ?? Date.now()
   const maxAge = options.maxAge ?? 60
   const clockTolerance = options.clockTolerance ?? 5
