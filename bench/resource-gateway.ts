@@ -12,7 +12,7 @@ import { computeAth } from '../src/bindings/dpop/ath.js'
 import { jwkThumbprint, type PublicJwk } from '../src/jose/jwk.js'
 import { signCompact } from '../src/jose/sign.js'
 import { type LoadResult, type PreparedRequest, runLoad } from './load.js'
-import { freePort, start, stop } from './processes.js'
+import { cpuSeconds, freePort, start, stop } from './processes.js'
 import { median } from './report.js'
 
 const RUNS = Number(process.env.BENCH_GATEWAY_RUNS ?? 3)
@@ -62,6 +62,8 @@ export interface GatewayFigures {
   direct: LoadResult[]
   gateway: LoadResult[]
   ratios: number[]
+  /** CPU milliseconds the gateway process spent per request it forwarded. */
+  gatewayCpuMs: number[]
 }
 
 export async function benchGateway(): Promise<GatewayFigures> {
@@ -92,7 +94,7 @@ export async function benchGateway(): Promise<GatewayFigures> {
     gatewayPort,
     { KEYBOUND_BENCH_JWKS: jwks },
   )
-  const figures: GatewayFigures = { direct: [], gateway: [], ratios: [] }
+  const figures: GatewayFigures = { direct: [], gateway: [], ratios: [], gatewayCpuMs: [] }
   try {
     const plain: PreparedRequest[] = Array.from({ length: 400_000 }, () => ({
       headers: {},
@@ -106,13 +108,16 @@ export async function benchGateway(): Promise<GatewayFigures> {
     for (let r = 0; r < RUNS; r++) {
       const requests = prepare(asKey.privateKey, 12_000 * SECONDS)
       const direct = await load(upstreamPort, plain)
+      const cpuBefore = cpuSeconds(gateway.child.pid as number)
       const through = await load(gatewayPort, requests)
+      const cpu = cpuSeconds(gateway.child.pid as number) - cpuBefore
       if (through.failed > 0) throw new Error(`gateway refused: ${through.firstFailure}`)
       figures.direct.push(direct)
       figures.gateway.push(through)
       figures.ratios.push(through.rps / direct.rps)
+      figures.gatewayCpuMs.push((cpu * 1000) / through.completed)
       console.error(
-        `gateway run ${r + 1}/${RUNS}: direct ${Math.round(direct.rps)} req/s, through the gateway ${Math.round(through.rps)} req/s (p99 ${through.p99.toFixed(1)} ms)`,
+        `gateway run ${r + 1}/${RUNS}: direct ${Math.round(direct.rps)} req/s, through the gateway ${Math.round(through.rps)} req/s (p99 ${through.p99.toFixed(1)} ms, gateway CPU ${((cpu * 1000) / through.completed).toFixed(3)} ms/req)`,
       )
     }
   } finally {

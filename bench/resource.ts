@@ -267,6 +267,7 @@ if (Number(process.env.BENCH_GATEWAY_RUNS ?? 3) > 0) {
       ['direct to the upstream', medianOf(g.direct, (r) => r.rps), 'req/s'],
       ['through keybound gateway', medianOf(g.gateway, (r) => r.rps), 'req/s'],
       ['gateway p99 latency', medianOf(g.gateway, (r) => r.p99), 'ms'],
+      ['gateway CPU per request', median(g.gatewayCpuMs) * 1000, 'µs'],
       ['ratio gateway / direct', median(g.ratios), ''],
     ],
   )
@@ -285,5 +286,6 @@ if (Number(process.env.BENCH_GATEWAY_RUNS ?? 3) > 0) {
     medianOf(g.gateway, (r) => r.p99),
     'ms',
   )
+  result('resource.gateway_cpu_ms_per_req', median(g.gatewayCpuMs), 'ms')
   result('resource.gateway_rps_ratio_to_direct', median(g.ratios), 'ratio')
 }
