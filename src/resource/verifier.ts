@@ -323,7 +323,11 @@ export function createVerifier(options: VerifierOptions): Verifier {
         throw invalidToken('malformed_token', 'the access token is malformed')
       const failure = checkCertificateBinding(x5t, certificateOf(request))
       if (failure) {
-        throw invalidToken(failure.failure, 'the access token is bound to another certificate', {
+        const description =
+          failure.failure === 'certificate_missing'
+            ? 'the access token requires the client certificate it is bound to'
+            : 'the access token is bound to another certificate'
+        throw invalidToken(failure.failure, description, {
           binding: 'mtls',
           detail: failure.detail,
         })

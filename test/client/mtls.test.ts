@@ -518,6 +518,7 @@ describe('(c) calling an API that accepts certificate-bound tokens', () => {
   })
 
   const refusal = 'the access token is bound to another certificate'
+  const missing = 'the access token requires the client certificate it is bound to'
 
   test('with the same certificate (the source fetch, a bearer token): 200', async () => {
     assert.deepEqual(decodeJwt(token).aud, API)
@@ -557,8 +558,8 @@ describe('(c) calling an API that accepts certificate-bound tokens', () => {
     assert.equal(res.status, 401)
     assert.equal(
       res.headers.get('www-authenticate'),
-      `Bearer error="invalid_token", error_description="${refusal}", DPoP algs="${DPOP_ALGS}"`,
+      `Bearer error="invalid_token", error_description="${missing}", DPoP algs="${DPOP_ALGS}"`,
     )
-    assert.deepEqual(await res.json(), { error: 'invalid_token', error_description: refusal })
+    assert.deepEqual(await res.json(), { error: 'invalid_token', error_description: missing })
   })
 })

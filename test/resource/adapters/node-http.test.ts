@@ -295,7 +295,10 @@ describe('node:https with client certificates (RFC 8705 §3)', () => {
     for (const client of [undefined, 'other'] as const) {
       const refused = await get('/orders', headers, client)
       assert.equal(refused.status, 401, client)
-      const description = 'the access token is bound to another certificate'
+      const description =
+        client === undefined
+          ? 'the access token requires the client certificate it is bound to'
+          : 'the access token is bound to another certificate'
       assert.equal(
         refused.headers['www-authenticate'],
         `Bearer error="invalid_token", error_description="${description}", ${CHALLENGE}`,
