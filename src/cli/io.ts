@@ -5,7 +5,7 @@
  * parsing with readable messages, reading key files, and where output goes.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { closeSync, fchmodSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { type ParseArgsConfig, parseArgs } from 'node:util'
 import {
   ALGS,
@@ -221,4 +221,33 @@ export function checkAlgFitsKey(alg: AsymmetricAlg, publicJwk: PublicJwk): void 
 /** Pretty JSON, two spaces, as written to key files and printed. */
 export function prettyJson(value: unknown): string {
   return JSON.stringify(value, null, 2)
+}
+
+/** Creates `path` with `mode` and writes `text`; refuses an existing file unless `force`. */
+export function writeNewFile(path: string, text: string, mode: number, force: boolean): void {
+  if (force) {
+    // Replace the file rather than truncate it: its old mode may be wider.
+    try {
+      rmSync(path, { force: true })
+    } catch (err) {
+      throw new CliError(`cannot replace ${path}: ${fsReason(err)}`)
+    }
+  }
+  let fd: number
+  try {
+    fd = openSync(path, 'wx', mode)
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EEXIST') {
+      throw new CliError(`${path} already exists; use --force to overwrite it`)
+    }
+    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
+  }
+  try {
+    if (mode === 0o600) fchmodSync(fd, mode)
+    writeSync(fd, text)
+  } catch (err) {
+    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
+  } finally {
+    closeSync(fd)
+  }
 }

@@ -8,22 +8,22 @@
  */
 
 import { createPrivateKey, type KeyObject } from 'node:crypto'
-import {
-  closeSync,
-  existsSync,
-  fchmodSync,
-  openSync,
-  readFileSync,
-  rmSync,
-  writeSync,
-} from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import {
   CERTIFICATE_ALGS,
   type CertificateAlg,
   createClientCertificate,
 } from '../../client/mtls/certificate.js'
 import { CodedTypeError } from '../../errors.js'
-import { CliError, type CliIo, fsReason, parseCommandArgs, parseNumber, processIo } from '../io.js'
+import {
+  CliError,
+  type CliIo,
+  fsReason,
+  parseCommandArgs,
+  parseNumber,
+  processIo,
+  writeNewFile,
+} from '../io.js'
 
 export const summary = 'make a self-signed TLS client certificate (mutual TLS)'
 
@@ -111,35 +111,6 @@ function outputs(values: {
     throw new CliError('--out-cert and --out-key need file names')
   if (outCert === outKey) throw new CliError('--out-cert and --out-key must be different files')
   return { cert: outCert, key: outKey }
-}
-
-/** Creates `path` with `mode` and writes `text`; refuses an existing file unless `force`. */
-function writeNewFile(path: string, text: string, mode: number, force: boolean): void {
-  if (force) {
-    // Replace the file rather than truncate it: its old mode may be wider.
-    try {
-      rmSync(path, { force: true })
-    } catch (err) {
-      throw new CliError(`cannot replace ${path}: ${fsReason(err)}`)
-    }
-  }
-  let fd: number
-  try {
-    fd = openSync(path, 'wx', mode)
-  } catch (err) {
-    if ((err as { code?: string }).code === 'EEXIST') {
-      throw new CliError(`${path} already exists; use --force to overwrite it`)
-    }
-    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
-  }
-  try {
-    if (mode === 0o600) fchmodSync(fd, mode)
-    writeSync(fd, text)
-  } catch (err) {
-    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
-  } finally {
-    closeSync(fd)
-  }
 }
 
 export async function cert(argv: readonly string[], io: CliIo = processIo): Promise<number> {

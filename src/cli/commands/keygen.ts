@@ -4,13 +4,12 @@
  * `keybound keygen`: generates a DPoP key pair and writes the private JWK, with `alg` and `kid`
  * (the RFC 7638 thumbprint, the `jkt` a server binds tokens to).
  */
-import { closeSync, fchmodSync, openSync, rmSync, writeSync } from 'node:fs'
 import { exportJWK } from 'jose'
 import { ASYMMETRIC_ALGS } from '../../jose/algs.js'
 import { generateKeyPair } from '../../jose/generate.js'
 import { jwkThumbprint } from '../../jose/jwk.js'
 import { publicJwkOf } from '../../jose/keys.js'
-import { CliError, type CliIo, fsReason, parseAlg, parseCommandArgs, processIo } from '../io.js'
+import { CliError, type CliIo, parseAlg, parseCommandArgs, processIo, writeNewFile } from '../io.js'
 
 export const summary = 'generate a key pair and write the private JWK'
 
@@ -34,35 +33,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-/** Creates `path` with mode 0600 and writes `text`; refuses an existing file unless `force`. */
-function writePrivateFile(path: string, text: string, force: boolean): void {
-  if (force) {
-    // Replace the file rather than truncate it: its old mode may be wider than 0600.
-    try {
-      rmSync(path, { force: true })
-    } catch (err) {
-      throw new CliError(`cannot replace ${path}: ${fsReason(err)}`)
-    }
-  }
-  let fd: number
-  try {
-    fd = openSync(path, 'wx', 0o600)
-  } catch (err) {
-    if ((err as { code?: string }).code === 'EEXIST') {
-      throw new CliError(`${path} already exists; use --force to overwrite it`)
-    }
-    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
-  }
-  try {
-    fchmodSync(fd, 0o600)
-    writeSync(fd, text)
-  } catch (err) {
-    throw new CliError(`cannot write ${path}: ${fsReason(err)}`)
-  } finally {
-    closeSync(fd)
-  }
-}
-
 export async function keygen(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const { values } = parseCommandArgs('keygen', argv, OPTIONS)
   if (values.help) {
@@ -84,7 +54,7 @@ export async function keygen(argv: readonly string[], io: CliIo = processIo): Pr
     io.out(privateText)
     io.err(info)
   } else {
-    writePrivateFile(values.out, privateText, values.force ?? false)
+    writeNewFile(values.out, privateText, 0o600, values.force ?? false)
     io.out(`wrote ${alg} private key to ${values.out} (mode 0600)\n${info}`)
   }
   return 0
