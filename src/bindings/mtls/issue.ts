@@ -24,6 +24,7 @@ import {
   sameDistinguishedName,
 } from './dn.js'
 import { certificateThumbprint } from './thumbprint.js'
+import { loadPeculiar } from './x509.js'
 
 /** RFC 8705 §3.1: the confirmation of a token bound to `certificate`. */
 export function certificateConfirmation(certificate: X509Certificate): Confirmation {
@@ -53,15 +54,6 @@ export type TlsClientAuthFailure =
 interface CertificateNames {
   readonly subject: DistinguishedName
   readonly san: readonly { readonly type: string; readonly value: string }[]
-}
-
-type Peculiar = typeof import('@peculiar/x509')
-let peculiar: Promise<Peculiar> | undefined
-
-/** `@peculiar/x509`, after the Reflect polyfill its dependency injection container needs. */
-function loadPeculiar(): Promise<Peculiar> {
-  peculiar ??= import('reflect-metadata').then(() => import('@peculiar/x509'))
-  return peculiar
 }
 
 /** The subject (in RFC 4514 order) and the subject alternative names of a certificate. */

@@ -24,6 +24,7 @@ import {
   parseDistinguishedName,
 } from '../../bindings/mtls/dn.js'
 import { certificateThumbprint } from '../../bindings/mtls/thumbprint.js'
+import { loadPeculiar, type Peculiar } from '../../bindings/mtls/x509.js'
 import { CodedTypeError } from '../../errors.js'
 import type { PublicJwk } from '../../jose/jwk.js'
 import { publicJwkOf } from '../../jose/keys.js'
@@ -140,15 +141,6 @@ const DAY = 86_400_000
 /** notBefore is set this much before now, so that a verifier whose clock is behind accepts it. */
 const BACKDATE = 5 * 60_000
 const DEFAULT_SUBJECT = 'CN=keybound client'
-
-type Peculiar = typeof import('@peculiar/x509')
-let peculiar: Promise<Peculiar> | undefined
-
-/** `@peculiar/x509`, after the Reflect polyfill its dependency injection container needs. */
-function loadPeculiar(): Promise<Peculiar> {
-  peculiar ??= import('reflect-metadata').then(() => import('@peculiar/x509'))
-  return peculiar
-}
 
 /** RFC 5280 §4.1.2.4's PrintableString characters. */
 const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/
