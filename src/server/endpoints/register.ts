@@ -47,7 +47,7 @@ const NOT_FOR_REGISTRANTS: ReadonlySet<string> = new Set([
 ])
 /** Token bindings a client can use today (`bindTokenRequest`); `mtls` when certificates can reach the server. */
 const bindingsOf = (context: ServerContext) =>
-  new Set(context.mtls.enabled ? ['none', 'dpop', 'mtls'] : ['none', 'dpop'])
+  new Set(context.mtls.enabled ? ['none', 'dpop', 'pop', 'mtls'] : ['none', 'dpop', 'pop'])
 
 /** RFC 6749 §5.2: `error_description` is %x20-21 / %x23-5B / %x5D-7E. */
 const safeText = (text: string) =>

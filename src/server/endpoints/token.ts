@@ -27,6 +27,8 @@ const tokenResponse = {
     expires_in: { type: 'integer' },
     scope: { type: 'string' },
     refresh_token: { type: 'string' },
+    // The PoP binding echoes the requested alg (docs/bindings/pop.md).
+    alg: { type: 'string' },
   },
 } as const
 

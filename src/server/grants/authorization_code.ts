@@ -11,7 +11,7 @@ import { InvalidGrantError, InvalidRequestError } from '../../errors.js'
 import type { AuthorizationCodeRecord, ClientRecord } from '../../store/types.js'
 import { epoch, type ServerContext } from '../context.js'
 import { issueAccessToken } from '../tokens/access-token.js'
-import { bindTokenRequest, checkBoundKey } from '../tokens/bind.js'
+import { bindTokenRequest, checkBoundKey, popResponseMembers } from '../tokens/bind.js'
 import { resolveAudience } from './audience.js'
 import { issueRefreshToken } from './refresh_token.js'
 import type { Grant } from './types.js'
@@ -79,7 +79,15 @@ function checkPkce(code: AuthorizationCodeRecord, verifier: string | undefined) 
 
 export const authorizationCode: Grant = {
   grantType: 'authorization_code',
-  parameters: new Set(['code', 'redirect_uri', 'code_verifier', 'resource']),
+  parameters: new Set([
+    'code',
+    'redirect_uri',
+    'code_verifier',
+    'resource',
+    'token_type',
+    'alg',
+    'key',
+  ]),
   async handle({ client, params, dpop, endpoint, certificate, context }) {
     // 1. The request's own parameters, before the code is spent.
     if (params.code === undefined) throw new InvalidRequestError('code is required')
@@ -90,7 +98,7 @@ export const authorizationCode: Grant = {
     const aud = resolveAudience(params.resource, context)
     // 2. The proof, before the code is spent: a `use_dpop_nonce` answer (RFC 9449 §8) is
     //    retried with the same code. Which key it must be is checked in step 5.
-    const cnf = await bindTokenRequest({ client, dpop, endpoint, certificate }, context)
+    const cnf = await bindTokenRequest({ client, dpop, endpoint, certificate, params }, context)
     // 3. The code, once.
     const code = await consume(params.code, context)
     // 4. Issued to this client and redirect URI, and the PKCE verifier.
@@ -113,6 +121,7 @@ export const authorizationCode: Grant = {
       ...token,
       ...(code.scope ? { scope: code.scope } : {}),
       ...(refresh_token ? { refresh_token } : {}),
+      ...popResponseMembers(params, cnf),
     }
   },
 }

@@ -20,7 +20,7 @@ import { InvalidGrantError, InvalidRequestError } from '../../errors.js'
 import type { ClientRecord, Confirmation, RefreshTokenRecord } from '../../store/types.js'
 import { epoch, type ServerContext } from '../context.js'
 import { issueAccessToken } from '../tokens/access-token.js'
-import { bindTokenRequest } from '../tokens/bind.js'
+import { bindTokenRequest, popResponseMembers } from '../tokens/bind.js'
 import { resolveAudience } from './audience.js'
 import { narrowScope } from './scope.js'
 import type { Grant } from './types.js'
@@ -54,9 +54,10 @@ function newRefreshToken(fields: RefreshTokenFields, context: ServerContext) {
   return { token, record }
 }
 
-/** The binding a public client's refresh token keeps: the DPoP key or the certificate. */
+/** The binding a public client's refresh token keeps: the DPoP key, the PoP key or the certificate. */
 function refreshBinding(cnf: Confirmation | null): Confirmation | null {
   if (cnf?.jkt) return { jkt: cnf.jkt }
+  if (cnf?.jwk) return { jwk: cnf.jwk }
   const x5t = cnf?.['x5t#S256']
   return x5t ? { 'x5t#S256': x5t } : null
 }
@@ -140,7 +141,7 @@ async function rotate(previous: RefreshTokenRecord, context: ServerContext): Pro
 
 export const refreshToken: Grant = {
   grantType: 'refresh_token',
-  parameters: new Set(['refresh_token', 'scope', 'resource']),
+  parameters: new Set(['refresh_token', 'scope', 'resource', 'token_type', 'alg', 'key']),
   async handle({ client, params, dpop, endpoint, certificate, context }) {
     // 1. The request's own parameters.
     const presented = params.refresh_token
@@ -159,6 +160,8 @@ export const refreshToken: Grant = {
         certificate,
         requiredJkt: previous.cnf?.jkt,
         requiredX5t: previous.cnf?.['x5t#S256'],
+        requiredJwk: previous.cnf?.jwk,
+        params,
       },
       context,
     )
@@ -171,6 +174,11 @@ export const refreshToken: Grant = {
       { client, sub: previous.sub ?? undefined, scope, aud, cnf, grantId: previous.grant_id },
       context,
     )
-    return { ...token, ...(scope ? { scope } : {}), refresh_token }
+    return {
+      ...token,
+      ...(scope ? { scope } : {}),
+      refresh_token,
+      ...popResponseMembers(params, cnf),
+    }
   },
 }

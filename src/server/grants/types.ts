@@ -26,6 +26,8 @@ export interface TokenResponse {
   expires_in: number
   scope?: string
   refresh_token?: string
+  /** The `alg` of a PoP token request, echoed (pop-wire-format.md §1.2). */
+  alg?: string
 }
 
 export interface Grant {

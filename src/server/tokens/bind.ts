@@ -16,12 +16,20 @@
  * 4. Otherwise, with `mtls.alwaysEmitConfirmation` and a certificate: bound to the certificate,
  *    whatever authenticated the client (secret, private_key_jwt, none, a certificate).
  * 5. Otherwise a bearer token.
+ *
+ * Before these, the signed-request PoP binding (docs/bindings/pop.md; pop-wire-format.md §1):
+ * `token_type=pop` with a `key`, a `token_binding: "pop"` client, or a refresh token bound to
+ * a PoP key. A token has one binding, so PoP does not combine with a DPoP proof (refused with
+ * `invalid_request`), nor with a client whose tokens are bound to DPoP or a certificate, nor
+ * with a grant bound to a DPoP key or a certificate (`invalid_grant`).
  */
 import { timingSafeEqual } from 'node:crypto'
 import { DPoPProofError } from '../../bindings/dpop/errors.js'
 import { type ProofPolicy, verifyTokenRequestProof } from '../../bindings/dpop/issue.js'
 import type { PresentedCertificate } from '../../bindings/mtls/client-certificate.js'
+import { type PopTokenRequest, readPopTokenRequest } from '../../bindings/pop/issue.js'
 import { InvalidGrantError, InvalidRequestError } from '../../errors.js'
+import { jwkThumbprint, type PublicJwk } from '../../jose/jwk.js'
 import type { ClientRecord, Confirmation } from '../../store/types.js'
 import type { ServerContext } from '../context.js'
 
@@ -37,6 +45,10 @@ export interface BindingRequest {
   readonly requiredJkt?: string | undefined
   /** The certificate thumbprint the grant is bound to (a bound refresh token, RFC 8705 §4). */
   readonly requiredX5t?: string | undefined
+  /** The token request parameters: `token_type`, `alg` and `key` of the PoP binding. */
+  readonly params?: Readonly<Record<string, string>> | undefined
+  /** The PoP key the grant is bound to (a public client's refresh token). */
+  readonly requiredJwk?: Readonly<Record<string, unknown>> | undefined
 }
 
 /** The client must prove possession of a key on every token request (RFC 9449 §5.2). */
@@ -58,9 +70,10 @@ export async function bindTokenRequest(
   context: ServerContext,
 ): Promise<Confirmation | null> {
   const { client, certificate } = request
-  if (client.token_binding === 'pop') {
-    // The signed-request binding plugs in here (its own issue).
-    throw new InvalidRequestError(`token_binding ${client.token_binding} is not available`)
+  // 0. The signed-request PoP binding.
+  const pop = readPopTokenRequest(request.params ?? {})
+  if (pop !== undefined || client.token_binding === 'pop' || request.requiredJwk !== undefined) {
+    return bindPop(request, pop)
   }
   // 1. RFC 8705 §4: a refresh token bound to a certificate.
   if (request.requiredX5t !== undefined) {
@@ -136,4 +149,67 @@ export function checkBoundKey(cnf: Confirmation | null, requiredJkt: string | nu
   if (cnf.jkt !== requiredJkt) {
     throw new DPoPProofError('jkt_mismatch', { detail: `bound ${requiredJkt}, proof ${cnf.jkt}` })
   }
+}
+
+/**
+ * The PoP binding of a token request (pop-wire-format.md §1): the clean JWK of `key` becomes
+ * `cnf: { jwk }` (RFC 7800 §3.2).
+ *
+ * @throws {InvalidRequestError} without a key for a `token_binding: "pop"` client, with a DPoP
+ *   proof, or for a client whose tokens are bound to DPoP or a certificate.
+ * @throws {InvalidGrantError} for a grant bound to another key or to another binding.
+ */
+function bindPop(request: BindingRequest, pop: PopTokenRequest | undefined): Confirmation {
+  const { client } = request
+  if (pop === undefined) {
+    if (request.requiredJwk !== undefined) {
+      throw new InvalidGrantError(
+        'the refresh token is bound to a PoP key: send token_type=pop with that key',
+        { reason: 'pop_key_missing' },
+      )
+    }
+    throw new InvalidRequestError(
+      'token_type=pop and key are required: this client gets PoP tokens',
+      { reason: 'pop_key_missing' },
+    )
+  }
+  if (request.dpop !== undefined) {
+    throw new InvalidRequestError(
+      'a DPoP proof and token_type=pop cannot be combined: a token has one binding',
+      { reason: 'binding_conflict' },
+    )
+  }
+  if (client.token_binding === 'mtls' || requiresProof(client)) {
+    throw new InvalidRequestError(
+      `token_type=pop is not available: this client gets ${client.token_binding} tokens`,
+      { reason: 'binding_conflict' },
+    )
+  }
+  if (request.requiredJkt !== undefined || request.requiredX5t !== undefined) {
+    throw new InvalidGrantError('the grant is bound to a DPoP key or a certificate, not PoP', {
+      reason: 'binding_conflict',
+    })
+  }
+  if (request.requiredJwk !== undefined) {
+    const bound = jwkThumbprint(request.requiredJwk as PublicJwk)
+    const presented = jwkThumbprint(pop.jwk as PublicJwk)
+    if (!sameThumbprint(bound, presented)) {
+      throw new InvalidGrantError('the refresh token is bound to another PoP key', {
+        reason: 'pop_key_mismatch',
+        detail: `bound ${bound}, presented ${presented}`,
+      })
+    }
+  }
+  return { jwk: pop.jwk }
+}
+
+/**
+ * The members a PoP token response adds (pop-wire-format.md §1.2): the requested `alg`, echoed
+ * only when the request had one and the token is PoP-bound (`token_type` follows from `cnf`).
+ */
+export function popResponseMembers(
+  params: Readonly<Record<string, string>>,
+  cnf: Confirmation | null,
+): { alg?: string } {
+  return cnf?.jwk !== undefined && params.alg !== undefined ? { alg: params.alg } : {}
 }
