@@ -332,3 +332,75 @@ test('a replayed signed request is refused', async () => {
   // A new signature of the same request is a new request.
   await verifyPopSignature(createPopSignature({ key, accessToken: AT, sign: SIGN_ALL }), options)
 })
+
+test('decoded, non-ASCII and repeated query values; required headers; a custom window', async () => {
+  const [, key, cnfJwk] = keys[0] as (typeof keys)[number]
+  const request: PopRequest = {
+    method: 'GET',
+    host: 'api.example.com:8443',
+    path: '/search',
+    query: '?q=caf%C3%A9+au+lait&tag=b&tag=A&tag=_',
+    headers: { 'X-Tenant': 'contoso', accept: ['application/json', 'text/plain'] },
+  }
+  const jws = createPopSignature({
+    key,
+    accessToken: AT,
+    ts: TS,
+    sign: {
+      host: 'api.example.com:8443',
+      query: request.query,
+      headers: { 'x-tenant': 'contoso', accept: ['application/json', 'text/plain'] },
+    },
+  })
+  const [, payload] = jws.split('.')
+  const claims = JSON.parse(Buffer.from(payload as string, 'base64url').toString())
+  // OrdinalIgnoreCase: "A" < "b" < "café…" < "_".
+  assert.deepEqual(claims.q[0], ['tag', 'tag', 'q', 'tag'])
+  // By value: application/json < contoso < text/plain.
+  assert.deepEqual(claims.h[0], ['accept', 'x-tenant', 'accept'])
+  const options = { cnfJwk, request, accessToken: AT, now: NOW }
+  await verifyPopSignature(jws, {
+    ...options,
+    policy: { required: ['u', 'q', 'h'], headerNames: ['x-tenant', 'accept'] },
+  })
+  assert.equal(
+    await reason(
+      verifyPopSignature(jws, {
+        ...options,
+        policy: { required: ['h'], headerNames: ['x-tenant', 'x-request-id'] },
+      }),
+    ),
+    'h_mismatch',
+  )
+  assert.equal(
+    await reason(
+      verifyPopSignature(jws, {
+        ...options,
+        request: { ...request, query: 'q=cafe+au+lait&tag=b&tag=A&tag=_' },
+      }),
+    ),
+    'q_mismatch',
+  )
+  assert.equal(
+    await reason(
+      verifyPopSignature(jws, { ...options, now: NOW + 61_000, policy: { window: 60 } }),
+    ),
+    'ts_too_old',
+  )
+  await verifyPopSignature(jws, { ...options, now: NOW + 60_000, policy: { window: 60 } })
+  // Compatibility mode compares u with the host without its port.
+  assert.equal(
+    await reason(
+      verifyPopSignature(jws, {
+        ...options,
+        policy: {
+          compat: true,
+          required: ['u', 'q', 'h'],
+          queryNames: ['q', 'tag'],
+          headerNames: ['x-tenant', 'accept'],
+        },
+      }),
+    ),
+    'u_mismatch',
+  )
+})
