@@ -123,6 +123,21 @@ export function parseQuery(query: string): PopPair[] {
   return pairs
 }
 
+/**
+ * The query pairs as IdentityModel's OWIN verifier sees them (§3.3, Katana `Request.Query`):
+ * split on `&` and `;`, a parameter without `=` skipped, names and values decoded.
+ */
+export function parseQueryKatana(query: string): PopPair[] {
+  const q = query.startsWith('?') ? query.slice(1) : query
+  const pairs: PopPair[] = []
+  for (const part of q.split(/[&;]/)) {
+    const eq = part.indexOf('=')
+    if (eq === -1) continue
+    pairs.push([decodeComponent(part.slice(0, eq)), decodeComponent(part.slice(eq + 1))])
+  }
+  return pairs
+}
+
 /** The string hashed for `q`: `name=value` joined by `&` (§2.4 step 4). */
 export function queryString(pairs: readonly PopPair[]): string {
   return pairs.map(([n, v]) => `${n}=${v}`).join('&')

@@ -22,6 +22,7 @@ import {
   methodParam,
   type PopPair,
   parseQuery,
+  parseQueryKatana,
   pathParam,
   queryString,
   rebuildList,
@@ -44,7 +45,8 @@ export interface PopPolicy {
   /**
    * IdentityModel compatibility (§3.3): the covered parts must be exactly `required` (a part
    * signed but not required is refused, `part_unexpected`), `u` is compared with the host
-   * without its port, `q`/`h` are rebuilt from the `queryNames`/`headerNames` only, and `b` is
+   * without its port, `q`/`h` are rebuilt from the `queryNames`/`headerNames` only (the query
+   * parsed as Katana does: `&` and `;`, no parameter without `=`), and `b` is
    * the hash of the body even when empty.
    */
   readonly compat?: boolean
@@ -348,7 +350,7 @@ export async function verifyPopSignature(
   return { alg, ts, covered, payload }
 }
 
-/** Compatibility mode: the request's query pairs the server validates (§3.3). */
+/** Compatibility mode: the request's query pairs the server validates (§3.3, Katana's parse). */
 function compatQueryPairs(request: PopRequest, policy: PopPolicy): PopPair[] {
-  return parseQuery(request.query).filter(([n]) => policy.queryNames?.includes(n) === true)
+  return parseQueryKatana(request.query).filter(([n]) => policy.queryNames?.includes(n) === true)
 }

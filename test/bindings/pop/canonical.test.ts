@@ -8,6 +8,7 @@ import {
   headerString,
   hostWithoutPort,
   parseQuery,
+  parseQueryKatana,
   pathParam,
   queryParam,
   queryString,
@@ -150,4 +151,12 @@ test('host and path rules (§2.3, §3.3)', () => {
   assert.equal(hostWithoutPort('[::1]:8080'), '[::1]')
   assert.equal(pathParam('/bar?x=1'), '/bar')
   assert.equal(pathParam('/a%20b'), '/a%20b')
+})
+
+test('the OWIN verifier parses the query on & and ;, without parameters lacking = (§3.3)', () => {
+  assert.deepEqual(parseQueryKatana('?a=1;b=x+y&c&d=%41'), [
+    ['a', '1'],
+    ['b', 'x y'],
+    ['d', 'A'],
+  ])
 })
