@@ -21,6 +21,7 @@ import {
 import { compactVerify, EmbeddedJWK } from 'jose'
 import { createProof } from '../src/bindings/dpop/proof.js'
 import { verifyProof } from '../src/bindings/dpop/verify.js'
+import { p1363ToDer } from '../src/jose/ecdsa.js'
 import { createMemoryReplayCache } from '../src/replay/memory.js'
 import type { ReplayCache } from '../src/replay/types.js'
 import { machine, median, printTable, result } from './report.js'
@@ -36,7 +37,7 @@ const TOKEN = 'eyJhbGciOiJFUzI1NiJ9.an-access-token-of-realistic-length-for-the-
 interface Sample {
   proof: string
   data: Buffer
-  signature: Buffer
+  der: Buffer
   key: KeyObject
   jwk: JsonWebKey
 }
@@ -54,7 +55,9 @@ async function makeSamples(count: number, keyCount: number): Promise<Sample[]> {
     samples.push({
       proof,
       data: Buffer.from(`${h}.${p}`),
-      signature: Buffer.from(s, 'base64url'),
+      // The ceiling calls `crypto.verify` the fastest way it can be called: a bare KeyObject
+      // and the DER signature OpenSSL takes, converted before the timed loop.
+      der: p1363ToDer(Buffer.from(s, 'base64url'), 32),
       key: key.publicKey,
       jwk: key.jwk,
     })
@@ -71,7 +74,7 @@ async function timed(fn: () => unknown): Promise<number> {
 
 function ceiling(samples: Sample[]): void {
   for (const s of samples) {
-    if (!verify('sha256', s.data, { key: s.key, dsaEncoding: 'ieee-p1363' }, s.signature)) {
+    if (!verify('sha256', s.data, s.key, s.der)) {
       throw new Error('ceiling')
     }
   }
@@ -80,7 +83,7 @@ function ceiling(samples: Sample[]): void {
 function ceilingWithImport(samples: Sample[]): void {
   for (const s of samples) {
     const key = createPublicKey({ key: s.jwk, format: 'jwk' })
-    if (!verify('sha256', s.data, { key, dsaEncoding: 'ieee-p1363' }, s.signature)) {
+    if (!verify('sha256', s.data, key, s.der)) {
       throw new Error('ceiling')
     }
   }

@@ -9,6 +9,7 @@
  */
 import { constants, type KeyObject, sign } from 'node:crypto'
 import { ALGS, type AsymmetricAlg } from './algs.js'
+import { derToP1363 } from './ecdsa.js'
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
 
@@ -23,8 +24,10 @@ export function signCompact(
   const data = Buffer.from(input, 'latin1')
   const spec = ALGS[alg]
   let signature: Buffer
-  if (spec.kty === 'EC') signature = sign(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' })
-  else if (spec.kty === 'OKP') signature = sign(null, data, key)
+  if (spec.kty === 'EC') {
+    // The bare KeyObject and DER, converted: see ecdsa.ts for why.
+    signature = derToP1363(sign(spec.hash, data, key), (spec.signatureLength as number) / 2)
+  } else if (spec.kty === 'OKP') signature = sign(null, data, key)
   else if (spec.pss) {
     signature = sign(spec.hash, data, {
       key,

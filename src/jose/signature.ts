@@ -11,6 +11,7 @@
  */
 import { constants, type KeyObject, verify } from 'node:crypto'
 import { ALGS, type AsymmetricAlg } from './algs.js'
+import { p1363ToDer } from './ecdsa.js'
 
 /**
  * @param alg An alg already checked against the allow-list and the key.
@@ -31,7 +32,8 @@ export function verifySignature(
   try {
     switch (spec.kty) {
       case 'EC':
-        return verify(spec.hash, data, { key, dsaEncoding: 'ieee-p1363' }, signature)
+        // The bare KeyObject and DER, converted: see ecdsa.ts for why.
+        return verify(spec.hash, data, key, p1363ToDer(signature, signature.length / 2))
       case 'RSA':
         // RFC 8017 §8.1.2 and §8.2.2 step 1: the signature is exactly as long as the modulus.
         // OpenSSL accepts an RSASSA-PSS signature with its leading zero bytes stripped, which
