@@ -12,29 +12,34 @@
  * second form.
  */
 
-/** `R || S` of `size`-byte halves → DER. */
+/** `R || S` of `size`-byte halves → DER, written into one buffer (this runs per verification). */
 export function p1363ToDer(signature: Uint8Array, size: number): Buffer {
-  const r = integer(signature.subarray(0, size))
-  const s = integer(signature.subarray(size, 2 * size))
-  const body = r.length + s.length
-  const head = body < 0x80 ? [0x30, body] : [0x30, 0x81, body]
-  const out = Buffer.allocUnsafe(head.length + body)
-  out.set(head, 0)
-  out.set(r, head.length)
-  out.set(s, head.length + r.length)
-  return out
-}
-
-/** A minimal DER INTEGER (RFC 3279 via X.690 §8.3) of an unsigned big-endian number. */
-function integer(bytes: Uint8Array): Uint8Array {
-  let start = 0
-  while (start < bytes.length - 1 && bytes[start] === 0) start++
-  const pad = (bytes[start] as number) & 0x80 ? 1 : 0
-  const length = bytes.length - start + pad
-  const out = new Uint8Array(2 + length)
-  out[0] = 0x02
-  out[1] = length
-  out.set(bytes.subarray(start), 2 + pad)
+  // Each half as a minimal DER INTEGER (X.690 §8.3): leading zero bytes dropped, one 0x00 put
+  // back when the first remaining byte has its high bit set (it would read as negative).
+  let r = 0
+  while (r < size - 1 && signature[r] === 0) r++
+  let s = size
+  while (s < 2 * size - 1 && signature[s] === 0) s++
+  const rPad = (signature[r] as number) & 0x80 ? 1 : 0
+  const sPad = (signature[s] as number) & 0x80 ? 1 : 0
+  const rLength = size - r + rPad
+  const sLength = 2 * size - s + sPad
+  const body = 4 + rLength + sLength
+  const head = body < 0x80 ? 2 : 3 // P-521 signatures exceed 127 bytes: a long-form length
+  const out = Buffer.allocUnsafe(head + body)
+  let i = 0
+  out[i++] = 0x30
+  if (head === 3) out[i++] = 0x81
+  out[i++] = body
+  out[i++] = 0x02
+  out[i++] = rLength
+  if (rPad) out[i++] = 0
+  out.set(signature.subarray(r, size), i)
+  i += size - r
+  out[i++] = 0x02
+  out[i++] = sLength
+  if (sPad) out[i++] = 0
+  out.set(signature.subarray(s, 2 * size), i)
   return out
 }
 
