@@ -124,7 +124,8 @@ export function formatPath(path: readonly PropertyKey[]): string {
   return out
 }
 
-function describeValue(value: unknown): string {
+/** A value as an error message names it: `the string "x"`, `number 3`, `a list`. */
+export function describeValue(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'object') return 'an object'
@@ -143,10 +144,10 @@ const EXPECTED_TEXT: Readonly<Record<string, string>> = {
 }
 
 /**
- * Messages for the issues the schema leaves to zod (a wrong type, an unknown key). Issues the
- * schema words itself keep their own message.
+ * Messages for the issues a schema leaves to zod (a wrong type, an unknown key). Issues the
+ * schema words itself keep their own message. Shared by the server's and the gateway's config.
  */
-function errorMessage(issue: z.core.$ZodRawIssue): string | undefined {
+export function zodIssueMessage(issue: z.core.$ZodRawIssue): string | undefined {
   switch (issue.code) {
     case 'invalid_type': {
       if (issue.input === undefined) return 'required'
@@ -166,15 +167,22 @@ function errorMessage(issue: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-/** Zod's issues as {@link ConfigIssue}s: one per unknown key, each with its dotted path. */
-function toConfigIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
+/**
+ * Zod's issues as {@link ConfigIssue}s: one per unknown key, each with its dotted path.
+ *
+ * @param docs The page that lists the options, named in the message of an unknown one.
+ */
+export function toConfigIssues(
+  issues: readonly z.core.$ZodIssue[],
+  docs = 'docs/configuration.md',
+): ConfigIssue[] {
   const out: ConfigIssue[] = []
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         out.push({
           path: formatPath([...issue.path, key]),
-          message: 'unknown option (check the spelling; see docs/configuration.md)',
+          message: `unknown option (check the spelling; see ${docs})`,
         })
       }
     } else {
@@ -220,7 +228,7 @@ function toClientConfig(entry: ClientEntry): ClientConfig {
 export function parseClient(input: unknown): ClientConfig {
   const result = clientSchema.safeParse(input, {
     reportInput: false,
-    error: (issue) => errorMessage(issue),
+    error: (issue) => zodIssueMessage(issue),
   })
   if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues))
   return toClientConfig(result.data)
@@ -366,7 +374,7 @@ export function parseConfig(input: unknown): { config: Config; warnings: string[
   }
   const result = configSchema.safeParse(input, {
     reportInput: false,
-    error: (issue) => errorMessage(issue),
+    error: (issue) => zodIssueMessage(issue),
   })
   if (!result.success) throw new ConfigError(toConfigIssues(result.error.issues))
   const parsed = result.data

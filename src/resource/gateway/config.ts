@@ -16,7 +16,13 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { CERTIFICATE_HEADER_FORMATS } from '../../bindings/mtls/certificate-header.js'
-import { ConfigError, type ConfigIssue, formatPath, locateJsonError } from '../../config/load.js'
+import {
+  ConfigError,
+  describeValue,
+  locateJsonError,
+  toConfigIssues,
+  zodIssueMessage,
+} from '../../config/load.js'
 import { isIssuerUrl, LOG_LEVELS } from '../../config/schema.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url, encodeBase64url } from '../../jose/base64url.js'
@@ -594,53 +600,6 @@ export interface GatewayOverrides {
   logLevel?: string
 }
 
-const EXPECTED: Readonly<Record<string, string>> = {
-  string: 'a string',
-  number: 'a number',
-  int: 'an integer',
-  boolean: 'a boolean (true or false)',
-  array: 'a list',
-  object: 'an object',
-}
-
-function describeValue(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'a list'
-  if (typeof value === 'object') return 'an object'
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`
-  return `${typeof value} ${String(value)}`
-}
-
-/** Words for the issues the schema leaves to zod; the schema's own messages are kept. */
-function errorMessage(issue: z.core.$ZodRawIssue): string | undefined {
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.input === undefined) return 'required'
-      return `must be ${EXPECTED[issue.expected] ?? issue.expected}, not ${describeValue(issue.input)}`
-    case 'too_small':
-      return issue.origin === 'array' ? 'must not be empty' : `must be at least ${issue.minimum}`
-    case 'too_big':
-      return `must be at most ${issue.maximum}`
-    default:
-      return undefined
-  }
-}
-
-function toIssues(issues: readonly z.core.$ZodIssue[]): ConfigIssue[] {
-  const out: ConfigIssue[] = []
-  for (const issue of issues) {
-    if (issue.code === 'unrecognized_keys') {
-      for (const key of issue.keys) {
-        out.push({
-          path: formatPath([...issue.path, key]),
-          message: 'unknown option (check the spelling; see docs/resource/gateway.md)',
-        })
-      }
-    } else out.push({ path: formatPath(issue.path) || '(config)', message: issue.message })
-  }
-  return out
-}
-
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
@@ -675,9 +634,11 @@ export function parseGatewayConfig(
   }
   const result = gatewayConfigSchema.safeParse(applyOverrides(input, overrides), {
     reportInput: false,
-    error: (issue) => errorMessage(issue),
+    error: (issue) => zodIssueMessage(issue),
   })
-  if (!result.success) throw new ConfigError(toIssues(result.error.issues))
+  if (!result.success) {
+    throw new ConfigError(toConfigIssues(result.error.issues, 'docs/resource/gateway.md'))
+  }
   const parsed = result.data
   const warnings: string[] = []
   const trustProxy = Array.isArray(parsed.trustProxy)
