@@ -283,7 +283,7 @@ describe('code flow and refresh with PoP keys', () => {
     const claims = decodeJwt(same.body.access_token)
     assert.deepEqual(claims.cnf, { jwk })
     // The issued cnf.jwk verifies a request signed with the private key.
-    const jws = createPopSignature({
+    const jws = await createPopSignature({
       key: pair.privateKey,
       accessToken: same.body.access_token,
       sign: { method: 'GET', host: 'api.example', path: '/x' },

@@ -5,8 +5,14 @@
  * §3, §4), built exactly as IdentityModel.HttpSigning 1.0.0 builds it, so that keybound and the
  * .NET stack hash the same bytes. Section numbers `§n` below are those of
  * `pop-wire-format.md`, the byte-level spec read from the .NET sources.
+ *
+ * Every rule is here once, for both sides; only the SHA-256 primitive differs (`hash.ts`): the
+ * synchronous exports (`asciiHash`, `queryParam`, `headerParam`, `bodyParam`) hash with
+ * `node:crypto` for the verifier, the signer hashes the same bytes (`asciiBytes`, `queryList`,
+ * `headerList`, `bodyBytes`) with WebCrypto. No static `node:crypto` import: this module is
+ * part of `keybound/client`, which runs in browsers.
  */
-import { createHash } from 'node:crypto'
+import { sha256Sync } from './hash.js'
 
 /** A covered list, `[names, hash]` (wire format §2.4 step 6, §2.5 step 6). */
 export type PopList = [string[], string]
@@ -53,8 +59,16 @@ export function pathParam(path: string): string {
  * .NET test; avoid non-ASCII in signed values).
  */
 export function asciiHash(text: string): string {
-  const ascii = text.replace(/[\u{80}-\u{10ffff}]/gu, '?')
-  return createHash('sha256').update(Buffer.from(ascii, 'latin1')).digest('base64url')
+  return sha256Sync(asciiBytes(text))
+}
+
+/**
+ * The bytes `Encoding.ASCII.GetBytes(text)` gives (§2.4 step 5): every non-ASCII character, a
+ * surrogate pair counted as one, becomes `?` (0x3F).
+ */
+export function asciiBytes(text: string): Uint8Array {
+  // Only ASCII is left, whose UTF-8 encoding is the ASCII one.
+  return new TextEncoder().encode(text.replace(/[\u{80}-\u{10ffff}]/gu, '?'))
 }
 
 /**
@@ -148,30 +162,55 @@ export function headerString(pairs: readonly PopPair[]): string {
   return pairs.map(([n, v]) => `${n.toLowerCase()}: ${v}`).join('\n')
 }
 
+/** A covered list before hashing: the names in order and the ASCII bytes of its string. */
+export interface PopListInput {
+  readonly names: string[]
+  readonly bytes: Uint8Array
+}
+
 /**
- * `q` (§2.4): the pairs (already decoded and filtered), sorted by value, their names and the
- * hash of their string; `undefined` when there is none (§2.3: omitted when empty).
+ * What `q` hashes (§2.4 steps 3-5): the pairs (already decoded and filtered) sorted by value,
+ * their names, and the ASCII bytes of their string; `undefined` when there is none (§2.3:
+ * omitted when empty).
  */
+export function queryList(pairs: readonly PopPair[]): PopListInput | undefined {
+  if (pairs.length === 0) return undefined
+  const sorted = sortByValue(pairs)
+  return { names: sorted.map(([n]) => n), bytes: asciiBytes(queryString(sorted)) }
+}
+
+/**
+ * What `h` hashes (§2.5 steps 3-5): the header pairs (one per value of a multi-valued header)
+ * sorted by value, their lower-cased names, and the ASCII bytes of their string; `undefined`
+ * when there is none.
+ */
+export function headerList(pairs: readonly PopPair[]): PopListInput | undefined {
+  if (pairs.length === 0) return undefined
+  const sorted = sortByValue(pairs)
+  return { names: sorted.map(([n]) => n.toLowerCase()), bytes: asciiBytes(headerString(sorted)) }
+}
+
+/** `q` (§2.4), hashed synchronously: `[names, hash]`, or `undefined` when there is no pair. */
 export function queryParam(pairs: readonly PopPair[]): PopList | undefined {
-  if (pairs.length === 0) return undefined
-  const sorted = sortByValue(pairs)
-  return [sorted.map(([n]) => n), asciiHash(queryString(sorted))]
+  const list = queryList(pairs)
+  return list && [list.names, sha256Sync(list.bytes)]
 }
 
-/**
- * `h` (§2.5): the header pairs (one per value of a multi-valued header), sorted by value,
- * their lower-cased names and the hash of their string; `undefined` when there is none.
- */
+/** `h` (§2.5), hashed synchronously: `[names, hash]`, or `undefined` when there is no pair. */
 export function headerParam(pairs: readonly PopPair[]): PopList | undefined {
-  if (pairs.length === 0) return undefined
-  const sorted = sortByValue(pairs)
-  return [sorted.map(([n]) => n.toLowerCase()), asciiHash(headerString(sorted))]
+  const list = headerList(pairs)
+  return list && [list.names, sha256Sync(list.bytes)]
 }
 
-/** `b`: base64url(SHA-256(raw body bytes)) (§2.3); `undefined` without a body. */
+/** The raw body bytes `b` hashes (§2.3): a string is sent, and hashed, as UTF-8. */
+export function bodyBytes(body: Uint8Array | string): Uint8Array {
+  return typeof body === 'string' ? new TextEncoder().encode(body) : body
+}
+
+/** `b`: base64url(SHA-256(raw body bytes)) (§2.3), synchronously; `undefined` without a body. */
 export function bodyParam(body: Uint8Array | string | undefined): string | undefined {
   if (body === undefined) return undefined
-  return createHash('sha256').update(body).digest('base64url')
+  return sha256Sync(bodyBytes(body))
 }
 
 /**

@@ -3,20 +3,29 @@
  *
  * The creating side of a signed request (wire format §2.2, §2.3): the compact JWS a client
  * sends as `Authorization: PoP <jws>`.
+ *
+ * Portable: it hashes with WebCrypto and signs with `jose` (`CompactSign`), so it runs in
+ * browsers (it is part of `keybound/client`); a node `KeyObject` is accepted where one exists.
+ * The rules of what is hashed are `canonical.ts`'s, shared with the verifier.
  */
-import { createPrivateKey, type KeyObject } from 'node:crypto'
+import type { KeyObject, webcrypto } from 'node:crypto'
+import { CompactSign, importJWK, type JWK } from 'jose'
+import { CodedTypeError } from '../../errors.js'
 import { ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { signCompact } from '../../jose/sign.js'
+import { algForKey, type KeyPair } from '../../jose/keys.js'
 import {
-  bodyParam,
-  headerParam,
+  bodyBytes,
+  headerList,
   hostParam,
   methodParam,
+  type PopList,
+  type PopListInput,
   type PopPair,
   parseQuery,
   pathParam,
-  queryParam,
+  queryList,
 } from './canonical.js'
+import { sha256 } from './hash.js'
 
 /** The parts of the request to cover; each one absent is not covered (§2.3 "Defaults"). */
 export interface PopSignParts {
@@ -36,10 +45,18 @@ export interface PopSignParts {
   readonly body?: Uint8Array | string
 }
 
+/**
+ * A private key to sign with: a private `KeyObject` (Node), a private `CryptoKey` (WebCrypto,
+ * may be non-extractable), a {@link KeyPair} (its private half signs), or a private JWK.
+ */
+export type PopSigningKey = KeyObject | webcrypto.CryptoKey | KeyPair | Record<string, unknown>
+
 export interface CreatePopSignatureOptions {
-  /** The private key (a `KeyObject` or a private JWK). */
-  readonly key: KeyObject | Record<string, unknown>
-  /** Defaults to the JWK's `alg`, else RS256 for RSA, ES256/384/512 by curve for EC. */
+  readonly key: PopSigningKey
+  /**
+   * Defaults to the JWK's `alg`, else the one that fits the key: RS256 for RSA (IdentityModel's
+   * verifier takes RS256/384/512 only, §3.2 step 4), ES256/384/512 by curve for EC.
+   */
   readonly alg?: AsymmetricAlg
   readonly accessToken: string
   /** Unix time in seconds (truncated); defaults to now. */
@@ -48,26 +65,29 @@ export interface CreatePopSignatureOptions {
 }
 
 /** The payload members, in the .NET order (§2.3): at, ts, m, u, p, q, h, b. */
-export function popPayload(
+export async function popPayload(
   accessToken: string,
   ts: number,
   sign: PopSignParts = {},
-): Record<string, unknown> {
+): Promise<Record<string, unknown>> {
   const payload: Record<string, unknown> = { at: accessToken, ts }
   if (sign.method !== undefined) payload.m = methodParam(sign.method)
   if (sign.host !== undefined) payload.u = hostParam(sign.host)
   if (sign.path !== undefined) payload.p = pathParam(sign.path)
   if (sign.query !== undefined) {
-    const q = queryParam(typeof sign.query === 'string' ? parseQuery(sign.query) : sign.query)
-    if (q !== undefined) payload.q = q
+    const q = queryList(typeof sign.query === 'string' ? parseQuery(sign.query) : sign.query)
+    if (q !== undefined) payload.q = await hashed(q)
   }
   if (sign.headers !== undefined) {
-    const h = headerParam(headerPairs(sign.headers))
-    if (h !== undefined) payload.h = h
+    const h = headerList(headerPairs(sign.headers))
+    if (h !== undefined) payload.h = await hashed(h)
   }
-  const b = bodyParam(sign.body)
-  if (b !== undefined) payload.b = b
+  if (sign.body !== undefined) payload.b = await sha256(bodyBytes(sign.body))
   return payload
+}
+
+async function hashed(list: PopListInput): Promise<PopList> {
+  return [list.names, await sha256(list.bytes)]
 }
 
 /** Header pairs from a record (one pair per value) or from pairs. */
@@ -83,37 +103,83 @@ export function headerPairs(
   return pairs
 }
 
-function defaultAlg(key: KeyObject): AsymmetricAlg {
-  if (key.asymmetricKeyType === 'rsa') return 'RS256'
-  if (key.asymmetricKeyType === 'ec') {
-    const curve = key.asymmetricKeyDetails?.namedCurve
-    if (curve === 'prime256v1') return 'ES256'
-    if (curve === 'secp384r1') return 'ES384'
-    if (curve === 'secp521r1') return 'ES512'
+const isJwk = (key: object): key is Record<string, unknown> =>
+  typeof (key as { kty?: unknown }).kty === 'string'
+
+const isPair = (key: object): key is KeyPair => 'privateKey' in key && 'publicKey' in key
+
+/** The `alg` that fits a private JWK: RS256 for RSA, ES256/384/512 by curve for EC. */
+function jwkAlg(jwk: Record<string, unknown>): AsymmetricAlg {
+  if (jwk.kty === 'RSA') return 'RS256'
+  if (jwk.kty === 'EC') {
+    if (jwk.crv === 'P-256') return 'ES256'
+    if (jwk.crv === 'P-384') return 'ES384'
+    if (jwk.crv === 'P-521') return 'ES512'
   }
-  throw new TypeError('createPopSignature: give an alg for this key')
+  throw new CodedTypeError(
+    `createPopSignature: unsupported JWK (kty ${String(jwk.kty)}); give an RSA or EC key`,
+    'ERR_INVALID_ARG_VALUE',
+  )
+}
+
+/** The private key to sign with, and its `alg`. */
+async function signingKey(
+  key: PopSigningKey,
+  alg: AsymmetricAlg | undefined,
+): Promise<{ privateKey: KeyObject | webcrypto.CryptoKey; alg: AsymmetricAlg }> {
+  if (typeof key !== 'object' || key === null) {
+    throw new CodedTypeError(
+      '"key" must be a private KeyObject, CryptoKey, key pair or JWK',
+      'ERR_INVALID_ARG_TYPE',
+    )
+  }
+  if (isJwk(key)) {
+    if (typeof key.d !== 'string') {
+      throw new CodedTypeError('"key" must be a private JWK (with "d")', 'ERR_INVALID_ARG_VALUE')
+    }
+    const chosen = alg ?? (isAsymmetricAlg(key.alg) ? key.alg : jwkAlg(key))
+    checkAlg(chosen)
+    // Only the key material: WebCrypto refuses odd members (`key_ops: []`, a foreign `alg`).
+    const { kty, crv, n, e, d, p, q, dp, dq, qi, x, y } = key as JWK
+    const material = Object.fromEntries(
+      Object.entries({ kty, crv, n, e, d, p, q, dp, dq, qi, x, y }).filter(
+        ([, v]) => v !== undefined,
+      ),
+    )
+    const privateKey = (await importJWK(material, chosen)) as webcrypto.CryptoKey
+    return { privateKey, alg: chosen }
+  }
+  const privateKey = isPair(key) ? key.privateKey : key
+  if (privateKey.type !== 'private') {
+    throw new CodedTypeError('"key" must be a private key', 'ERR_INVALID_ARG_VALUE')
+  }
+  const chosen = alg ?? algForKey(privateKey)
+  checkAlg(chosen)
+  return { privateKey, alg: chosen }
+}
+
+/** RS/PS/ES only: the algs a PoP verifier accepts (never EdDSA, `none` or HS*). */
+function checkAlg(alg: unknown): asserts alg is AsymmetricAlg {
+  if (!isAsymmetricAlg(alg) || ALGS[alg].kty === 'OKP') {
+    throw new CodedTypeError(
+      `createPopSignature: unsupported alg ${String(alg)}`,
+      'ERR_INVALID_ARG_VALUE',
+    )
+  }
 }
 
 /**
- * Signs a request: header `{"alg":…,"typ":"JWT"}` (§2.2, jose-jwt's exact header), payload
- * `at`, integer `ts` in seconds and the covered parts (§2.3).
+ * Signs a request: protected header exactly `{"alg":…,"typ":"JWT"}` in that order (§2.2,
+ * jose-jwt's header), payload `at`, integer `ts` in seconds and the covered parts in the .NET
+ * order (§2.3). RS256 is deterministic: the worked example of §4 is reproduced byte for byte.
+ *
+ * @returns the compact JWS, sent as `Authorization: PoP <jws>` (§2.1).
  */
-export function createPopSignature(options: CreatePopSignatureOptions): string {
-  const jwk =
-    'type' in options.key && typeof options.key.type === 'string'
-      ? undefined
-      : (options.key as Record<string, unknown>)
-  const key: KeyObject =
-    jwk === undefined
-      ? (options.key as KeyObject)
-      : createPrivateKey({ key: jwk as never, format: 'jwk' })
-  if (key.type !== 'private') throw new TypeError('createPopSignature: key must be a private key')
-  const alg = options.alg ?? (isAsymmetricAlg(jwk?.alg) ? jwk.alg : defaultAlg(key))
-  if (!isAsymmetricAlg(alg) || ALGS[alg].kty === 'OKP') {
-    throw new TypeError(`createPopSignature: unsupported alg ${String(alg)}`)
-  }
+export async function createPopSignature(options: CreatePopSignatureOptions): Promise<string> {
+  const { privateKey, alg } = await signingKey(options.key, options.alg)
   const ts = Math.trunc(options.ts ?? Date.now() / 1000)
-  const payload = popPayload(options.accessToken, ts, options.sign)
-  // signCompact puts `alg` last; jose-jwt writes alg first (§2.2), so it is given first here.
-  return signCompact(alg, key, { alg, typ: 'JWT' }, payload)
+  const payload = await popPayload(options.accessToken, ts, options.sign)
+  return new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+    .setProtectedHeader({ alg, typ: 'JWT' })
+    .sign(privateKey)
 }

@@ -71,8 +71,8 @@ function memoryCache(): ReplayCache {
   }
 }
 
-test('the worked example (§4.2) is reproduced byte for byte', () => {
-  const jws = createPopSignature({
+test('the worked example (§4.2) is reproduced byte for byte', async () => {
+  const jws = await createPopSignature({
     key: EXAMPLE_PRIVATE_JWK,
     accessToken: AT,
     ts: TS,
@@ -117,7 +117,7 @@ test('the worked example verifies, with the default policy and IdentityModel com
     'u_mismatch',
   )
   // The default payload only ({at, ts}) is what a .NET client sends by default.
-  const minimal = createPopSignature({ key: EXAMPLE_PRIVATE_JWK, accessToken: AT, ts: TS })
+  const minimal = await createPopSignature({ key: EXAMPLE_PRIVATE_JWK, accessToken: AT, ts: TS })
   await verifyPopSignature(minimal, {
     cnfJwk: EXAMPLE_CNF,
     request: REQUEST,
@@ -156,7 +156,7 @@ test('create → verify for every combination of covered parts, RSA, PS and EC',
     for (let mask = 0; mask < 1 << parts.length; mask++) {
       const chosen = parts.filter((_, i) => mask & (1 << i))
       const sign = Object.assign({}, ...chosen.map((part) => PART_SIGN[part])) as PopSignParts
-      const jws = createPopSignature({
+      const jws = await createPopSignature({
         key: privateKey,
         alg: alg as 'RS256',
         accessToken: AT,
@@ -223,7 +223,7 @@ test('create → verify for every combination of covered parts, RSA, PS and EC',
 
 test('each tampered part is refused with its reason, even when not required', async () => {
   const [, key, cnfJwk] = keys[2] as (typeof keys)[number]
-  const jws = createPopSignature({ key, accessToken: AT, sign: SIGN_ALL })
+  const jws = await createPopSignature({ key, accessToken: AT, sign: SIGN_ALL })
   const cases: Array<[Partial<PopRequest>, string]> = [
     [{ method: 'PUT' }, 'm_mismatch'],
     [{ host: 'evil.example.com' }, 'u_mismatch'],
@@ -261,24 +261,27 @@ test('ts: stale, future, non-integer, string; window bounds inclusive', async ()
   const at = (ts: number) => createPopSignature({ key, accessToken: AT, ts })
   const check = (jws: string) =>
     verifyPopSignature(jws, { cnfJwk, request: REQUEST, accessToken: AT, now: NOW })
-  await check(at(TS - 300))
-  await check(at(TS + 300))
-  assert.equal(await reason(check(at(TS - 301))), 'ts_too_old')
-  assert.equal(await reason(check(at(TS + 301))), 'ts_in_future')
-  const forge = (payload: Record<string, unknown>) => {
-    const raw = createPopSignature({ key, accessToken: AT, ts: TS })
+  await check(await at(TS - 300))
+  await check(await at(TS + 300))
+  assert.equal(await reason(check(await at(TS - 301))), 'ts_too_old')
+  assert.equal(await reason(check(await at(TS + 301))), 'ts_in_future')
+  const forge = async (payload: Record<string, unknown>) => {
+    const raw = await createPopSignature({ key, accessToken: AT, ts: TS })
     // Re-sign a hand-made payload with the same key through the signer's header.
     const [h] = raw.split('.')
     const input = `${h}.${encodeBase64url(JSON.stringify(payload))}`
     return `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`
   }
-  assert.equal(await reason(check(forge({ at: AT, ts: TS + 0.5 }))), 'ts_invalid')
-  assert.equal(await reason(check(forge({ at: AT, ts: String(TS) }))), 'ts_invalid')
-  assert.equal(await reason(check(forge({ at: AT }))), 'ts_invalid')
-  assert.equal(await reason(check(forge({ ts: TS }))), 'at_invalid')
-  assert.equal(await reason(check(forge({ at: AT, ts: TS, q: ['x', 'y'] }))), 'member_invalid')
-  assert.equal(await reason(check(forge({ at: AT, ts: TS, m: 1 }))), 'member_invalid')
-  await check(forge({ at: AT, ts: TS }))
+  assert.equal(await reason(check(await forge({ at: AT, ts: TS + 0.5 }))), 'ts_invalid')
+  assert.equal(await reason(check(await forge({ at: AT, ts: String(TS) }))), 'ts_invalid')
+  assert.equal(await reason(check(await forge({ at: AT }))), 'ts_invalid')
+  assert.equal(await reason(check(await forge({ ts: TS }))), 'at_invalid')
+  assert.equal(
+    await reason(check(await forge({ at: AT, ts: TS, q: ['x', 'y'] }))),
+    'member_invalid',
+  )
+  assert.equal(await reason(check(await forge({ at: AT, ts: TS, m: 1 }))), 'member_invalid')
+  await check(await forge({ at: AT, ts: TS }))
 })
 
 test('another key, another token, another alg, a broken JWS', async () => {
@@ -287,16 +290,16 @@ test('another key, another token, another alg, a broken JWS', async () => {
   const [, ecKey, ecJwk] = keys[2] as (typeof keys)[number]
   const check = (jws: string, jwk: unknown = cnfJwk, accessToken = AT) =>
     verifyPopSignature(jws, { cnfJwk: jwk, request: REQUEST, accessToken })
-  const good = createPopSignature({ key, accessToken: AT })
+  const good = await createPopSignature({ key, accessToken: AT })
   await check(good)
   assert.equal(
-    await reason(check(createPopSignature({ key: otherKey, alg: 'RS256', accessToken: AT }))),
+    await reason(check(await createPopSignature({ key: otherKey, alg: 'RS256', accessToken: AT }))),
     'bad_signature',
   )
   assert.equal(await reason(check(good, cnfJwk, 'another-token')), 'at_mismatch')
   // The JWS alg must fit the key and equal its alg member.
   assert.equal(
-    await reason(check(createPopSignature({ key: ecKey, accessToken: AT }))),
+    await reason(check(await createPopSignature({ key: ecKey, accessToken: AT }))),
     'jwk_alg_mismatch',
   )
   assert.equal(await reason(check(good, { ...cnfJwk, alg: 'RS512' })), 'jwk_alg_mismatch')
@@ -325,12 +328,15 @@ test('another key, another token, another alg, a broken JWS', async () => {
 test('a replayed signed request is refused', async () => {
   const [, key, cnfJwk] = keys[3] as (typeof keys)[number]
   const replayCache = memoryCache()
-  const jws = createPopSignature({ key, accessToken: AT, sign: SIGN_ALL })
+  const jws = await createPopSignature({ key, accessToken: AT, sign: SIGN_ALL })
   const options = { cnfJwk, request: REQUEST, accessToken: AT, replayCache }
   await verifyPopSignature(jws, options)
   assert.equal(await reason(verifyPopSignature(jws, options)), 'replayed_signature')
   // A new signature of the same request is a new request.
-  await verifyPopSignature(createPopSignature({ key, accessToken: AT, sign: SIGN_ALL }), options)
+  await verifyPopSignature(
+    await createPopSignature({ key, accessToken: AT, sign: SIGN_ALL }),
+    options,
+  )
 })
 
 test('decoded, non-ASCII and repeated query values; required headers; a custom window', async () => {
@@ -342,7 +348,7 @@ test('decoded, non-ASCII and repeated query values; required headers; a custom w
     query: '?q=caf%C3%A9+au+lait&tag=b&tag=A&tag=_',
     headers: { 'X-Tenant': 'contoso', accept: ['application/json', 'text/plain'] },
   }
-  const jws = createPopSignature({
+  const jws = await createPopSignature({
     key,
     accessToken: AT,
     ts: TS,
