@@ -5,16 +5,16 @@
  * is not installed (.ci/run installs nginx-light and caddy).
  */
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect } from 'node:net'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { certificateThumbprint } from '../../src/bindings/mtls/thumbprint.js'
-import { createCa, freePort, selfSigned, type TestCertificate } from '../helpers/certificates.js'
+import { createCa, selfSigned, type TestCertificate } from '../helpers/certificates.js'
+import { type RunningProxy, startCaddy, startNginx } from '../helpers/proxies.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 const DOC = readFileSync(new URL('../../docs/bindings/mtls.md', import.meta.url), 'utf8')
@@ -76,30 +76,6 @@ function keyboundFor(format: 'nginx' | 'rfc9440') {
       { client_id: 'worker', client_secret: SECRET, grant_types: CC, token_binding: 'mtls' },
     ],
   })
-}
-
-async function listening(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1')
-      socket.once('connect', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once('error', () => resolve(false))
-    })
-    if (up) return
-    if (child.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`the proxy did not start: ${log()}`)
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  await exited
 }
 
 async function token(
@@ -175,46 +151,26 @@ function behaviour(name: string, base: () => string, forged: () => Record<string
 describe('nginx with $ssl_client_escaped_cert, the snippet of the doc', () => {
   before(() => assert.ok(installed('nginx', '-v'), 'nginx is not installed (.ci/run installs it)'))
   let as: TestServer
-  let port: number
-  let nginx: ChildProcess | undefined
+  let nginx: RunningProxy | undefined
   before(async () => {
     as = await keyboundFor('nginx')
-    port = await freePort()
-    const prefix = join(dir, 'nginx')
-    mkdirSync(prefix, { recursive: true })
-    const server = snippet('nginx')
-      .replace('listen 443 ssl;', `listen 127.0.0.1:${port} ssl;`)
-      .replace('/etc/nginx/auth.example.com.pem', serverCert)
-      .replace('/etc/nginx/auth.example.com.key', serverKey)
-      .replace('127.0.0.1:4000', new URL(as.issuer).host)
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-      .map((name) => `  ${name}_temp_path ${join(prefix, name)};`)
-      .join('\n')
-    writeFileSync(
-      join(prefix, 'nginx.conf'),
-      `daemon off;\nmaster_process off;\npid ${join(prefix, 'nginx.pid')};\n` +
-        `error_log ${join(prefix, 'error.log')} warn;\nevents { worker_connections 64; }\n` +
-        `http {\n  access_log off;\n${temp}\n${server}\n}\n`,
-    )
-    const child = spawn(
-      'nginx',
-      ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    )
-    nginx = child
-    let log = ''
-    child.stderr?.on('data', (d) => {
-      log += d
+    nginx = await startNginx({
+      dir: join(dir, 'nginx'),
+      server: (port) =>
+        snippet('nginx')
+          .replace('listen 443 ssl;', `listen 127.0.0.1:${port} ssl;`)
+          .replace('/etc/nginx/auth.example.com.pem', serverCert)
+          .replace('/etc/nginx/auth.example.com.key', serverKey)
+          .replace('127.0.0.1:4000', new URL(as.issuer).host),
     })
-    await listening(port, child, () => log)
   })
   after(async () => {
-    await stop(nginx)
+    await nginx?.close()
     await as?.close()
   })
   behaviour(
     'nginx',
-    () => `https://127.0.0.1:${port}`,
+    () => `https://127.0.0.1:${nginx?.port}`,
     () => ({ 'x-ssl-client-cert': encodeURIComponent(billing.pem) }),
   )
 })
@@ -224,41 +180,26 @@ describe('Caddy with RFC 9440 Client-Cert, the snippet of the doc', () => {
     assert.ok(installed('caddy', 'version'), 'caddy is not installed (.ci/run installs it)'),
   )
   let as: TestServer
-  let port: number
-  let caddy: ChildProcess | undefined
+  let caddy: RunningProxy | undefined
   before(async () => {
     as = await keyboundFor('rfc9440')
-    port = await freePort()
-    const home = join(dir, 'caddy')
-    mkdirSync(home, { recursive: true })
-    // A host name, not an address: Caddy matches its TLS policy (client_auth) by SNI.
-    const site = snippet('caddyfile')
-      .replace('auth.example.com {', `https://localhost:${port} {`)
-      .replace('\ttls {', `\ttls ${serverCert} ${serverKey} {`)
-      .replace('127.0.0.1:4000', new URL(as.issuer).host)
-    writeFileSync(join(home, 'Caddyfile'), `{\n\tadmin off\n\tauto_https off\n}\n\n${site}`)
-    const child = spawn(
-      'caddy',
-      ['run', '--config', join(home, 'Caddyfile'), '--adapter', 'caddyfile'],
-      {
-        env: { ...process.env, HOME: home, XDG_DATA_HOME: home, XDG_CONFIG_HOME: home },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    )
-    caddy = child
-    let log = ''
-    child.stderr?.on('data', (d) => {
-      log += d
+    caddy = await startCaddy({
+      dir: join(dir, 'caddy'),
+      // A host name, not an address: Caddy matches its TLS policy (client_auth) by SNI.
+      site: (port) =>
+        snippet('caddyfile')
+          .replace('auth.example.com {', `https://localhost:${port} {`)
+          .replace('\ttls {', `\ttls ${serverCert} ${serverKey} {`)
+          .replace('127.0.0.1:4000', new URL(as.issuer).host),
     })
-    await listening(port, child, () => log)
   })
   after(async () => {
-    await stop(caddy)
+    await caddy?.close()
     await as?.close()
   })
   behaviour(
     'Caddy',
-    () => `https://localhost:${port}`,
+    () => `https://localhost:${caddy?.port}`,
     () => ({
       'client-cert': `:${billing.der.toString('base64')}:`,
       'client-cert-chain': `:${clientCa.der.toString('base64')}:`,

@@ -2,13 +2,13 @@
 // and Caddy in front of a real upstream, with the gateway demanding DPoP nonces. Each proxy's
 // tests fail when its binary is not installed (.ci/run installs nginx-light and caddy).
 import assert from 'node:assert/strict'
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
+import { type RunningProxy, startCaddy, startNginx } from '../../helpers/proxies.js'
 import { startServer, type TestServer } from '../../helpers/server.js'
 import {
   AS_CONFIG,
@@ -30,32 +30,6 @@ const snippet = (language: string) => {
 }
 const installed = (command: string, flag: string) =>
   spawnSync(command, [flag], { stdio: 'ignore' }).status === 0
-
-async function freePort(): Promise<number> {
-  return new Promise((done) => {
-    const probe = createServer().listen(0, '127.0.0.1', () => {
-      const address = probe.address()
-      probe.close(() => done(typeof address === 'object' && address ? address.port : 0))
-    })
-  })
-}
-
-async function listening(port: number, child: ChildProcess, log: () => string): Promise<void> {
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1')
-      socket.once('connect', () => {
-        socket.destroy()
-        resolve(true)
-      })
-      socket.once('error', () => resolve(false))
-    })
-    if (up) return
-    if (child.exitCode !== null) break
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-  throw new Error(`the proxy did not start: ${log()}`)
-}
 
 let as: TestServer
 let upstream: Upstream
@@ -193,78 +167,34 @@ function behaviour(name: string, base: () => string, jsonBodies: boolean) {
 
 describe('nginx auth_request with the snippet of the doc', () => {
   before(() => assert.ok(installed('nginx', '-v'), 'nginx is not installed (.ci/run installs it)'))
-  let port: number
-  let nginx: ChildProcess | undefined
+  let nginx: RunningProxy | undefined
   before(async () => {
-    port = await freePort()
-    const prefix = join(dir, 'nginx')
-    mkdirSync(prefix, { recursive: true })
-    const server = localize(snippet('nginx')).replace('listen 80;', `listen 127.0.0.1:${port};`)
-    const temp = ['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi']
-      .map((name) => `  ${name}_temp_path ${join(prefix, name)};`)
-      .join('\n')
-    writeFileSync(
-      join(prefix, 'nginx.conf'),
-      `daemon off;\nmaster_process off;\npid ${join(prefix, 'nginx.pid')};\n` +
-        `error_log ${join(prefix, 'error.log')} warn;\nevents { worker_connections 64; }\n` +
-        `http {\n  access_log off;\n${temp}\n${server}\n}\n`,
-    )
-    const child = spawn(
-      'nginx',
-      ['-p', prefix, '-c', join(prefix, 'nginx.conf'), '-e', join(prefix, 'error.log')],
-      { stdio: ['ignore', 'ignore', 'pipe'] },
-    )
-    nginx = child
-    let log = ''
-    child.stderr?.on('data', (d) => {
-      log += d
+    nginx = await startNginx({
+      dir: join(dir, 'nginx'),
+      server: (port) =>
+        localize(snippet('nginx')).replace('listen 80;', `listen 127.0.0.1:${port};`),
     })
-    await listening(port, child, () => log)
   })
   after(async () => {
-    if (!nginx || nginx.exitCode !== null) return
-    const exited = new Promise((resolve) => nginx?.once('exit', resolve))
-    nginx.kill('SIGTERM')
-    await exited
+    await nginx?.close()
   })
-  behaviour('nginx', () => `http://127.0.0.1:${port}`, false)
+  behaviour('nginx', () => `http://127.0.0.1:${nginx?.port}`, false)
 })
 
 describe('Caddy forward_auth with the snippet of the doc', () => {
   before(() =>
     assert.ok(installed('caddy', 'version'), 'caddy is not installed (.ci/run installs it)'),
   )
-  let port: number
-  let caddy: ChildProcess | undefined
+  let caddy: RunningProxy | undefined
   before(async () => {
-    port = await freePort()
-    const home = join(dir, 'caddy')
-    mkdirSync(home, { recursive: true })
-    const site = localize(snippet('caddyfile')).replace(
-      'api.example.com {',
-      `http://127.0.0.1:${port} {`,
-    )
-    writeFileSync(join(home, 'Caddyfile'), `{\n\tadmin off\n\tauto_https off\n}\n\n${site}`)
-    const child = spawn(
-      'caddy',
-      ['run', '--config', join(home, 'Caddyfile'), '--adapter', 'caddyfile'],
-      {
-        env: { ...process.env, HOME: home, XDG_DATA_HOME: home, XDG_CONFIG_HOME: home },
-        stdio: ['ignore', 'ignore', 'pipe'],
-      },
-    )
-    caddy = child
-    let log = ''
-    child.stderr?.on('data', (d) => {
-      log += d
+    caddy = await startCaddy({
+      dir: join(dir, 'caddy'),
+      site: (port) =>
+        localize(snippet('caddyfile')).replace('api.example.com {', `http://127.0.0.1:${port} {`),
     })
-    await listening(port, child, () => log)
   })
   after(async () => {
-    if (!caddy || caddy.exitCode !== null) return
-    const exited = new Promise((resolve) => caddy?.once('exit', resolve))
-    caddy.kill('SIGTERM')
-    await exited
+    await caddy?.close()
   })
-  behaviour('Caddy', () => `http://127.0.0.1:${port}`, true)
+  behaviour('Caddy', () => `http://127.0.0.1:${caddy?.port}`, true)
 })
