@@ -2,7 +2,8 @@
  * keybound/client in a real browser: `src/client/index.ts` bundled by esbuild for browsers (no
  * `node:` import may be left), then run in Debian's Chromium (driven by playwright-core) against
  * a real keybound authorization server that demands nonces, and a resource server that verifies
- * every proof with `verifyProof`.
+ * every proof with `verifyProof`. The page also signs a request with `popFetch` (a signed-request
+ * PoP token), which the server captures and Node verifies with `verifyPopSignature`.
  *
  * The page, the bundle, the resource server and the authorization server are served from one
  * loopback origin (the authorization server behind a small reverse proxy, with that origin as
@@ -13,13 +14,14 @@
  */
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
-import { createServer, request, type Server } from 'node:http'
+import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { type BuildResult, build } from 'esbuild'
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from 'jose'
 import { type Browser, chromium } from 'playwright-core'
 import { computeAth } from '../../src/bindings/dpop/ath.js'
+import { verifyPopSignature } from '../../src/bindings/pop/verify.js'
 import { jwkThumbprint, type PublicJwk } from '../../src/jose/jwk.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 import { resourceHandler } from './resource-server.js'
@@ -33,7 +35,7 @@ const PAGE = `<!doctype html>
 <title>keybound/client</title>
 <link rel="icon" href="data:,">
 <script type="module">
-import { createTokenSource, dpopFetch, jktOf } from '/client.js'
+import { createTokenSource, dpopFetch, jktOf, popFetch } from '/client.js'
 
 window.run = async (clientSecret) => {
   const key = await crypto.subtle.generateKey(
@@ -59,6 +61,33 @@ window.run = async (clientSecret) => {
     accessToken: await tokenSource.getAccessToken(),
     status: response.status,
     body: await response.json(),
+  }
+}
+
+window.runPop = async () => {
+  const key = await crypto.subtle.generateKey(
+    {
+      name: 'RSASSA-PKCS1-v1_5',
+      modulusLength: 2048,
+      publicExponent: new Uint8Array([1, 0, 1]),
+      hash: 'SHA-256',
+    },
+    false,
+    ['sign', 'verify'],
+  )
+  const api = popFetch({
+    key,
+    accessToken: 'a-pop-access-token',
+    sign: { method: true, host: true, path: true, query: true, headers: ['x-tenant'], body: true },
+  })
+  const response = await api('/pop/orders/42?y=5&x=1&y=3', {
+    method: 'POST',
+    headers: { 'x-tenant': 'contoso' },
+    body: new URLSearchParams({ item: 'book', qty: '2' }),
+  })
+  return {
+    publicJwk: await crypto.subtle.exportKey('jwk', key.publicKey),
+    status: response.status,
   }
 }
 window.ready = true
@@ -99,6 +128,7 @@ test('the client bundles for browsers with no node: import left', () => {
   )
   const code = bundle.outputFiles[0]?.text ?? ''
   assert.ok(code.includes('dpopFetch') && code.includes('createTokenSource'))
+  assert.ok(code.includes('popFetch') && code.includes('createPopSignature'))
   assert.doesNotMatch(
     code,
     /\bfrom\s*["']node:|\bimport\s*\(?\s*["']node:|\brequire\s*\(\s*["']node:/,
@@ -114,6 +144,13 @@ describe('in Chromium, against a keybound authorization server demanding nonces'
   /** What the proxy forwarded to the authorization server, and its answers. */
   const proxied: Array<{ method: string; path: string; status: number }> = []
   let resource: ReturnType<typeof resourceHandler>
+  /** The requests the page sent with popFetch, as received. */
+  const popSeen: Array<{
+    method: string
+    url: string
+    headers: IncomingHttpHeaders
+    body: Buffer
+  }> = []
 
   before(async () => {
     const code = bundle.outputFiles[0]?.text ?? ''
@@ -123,6 +160,14 @@ describe('in Chromium, against a keybound authorization server demanding nonces'
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE)
       } else if (path === '/client.js') {
         res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8' }).end(code)
+      } else if (path.startsWith('/pop/')) {
+        const chunks: Buffer[] = []
+        req.on('data', (chunk: Buffer) => chunks.push(chunk))
+        req.on('end', () => {
+          const body = Buffer.concat(chunks)
+          popSeen.push({ method: req.method as string, url: path, headers: req.headers, body })
+          res.writeHead(200).end()
+        })
       } else if (path.startsWith('/api/')) {
         resource
           .handle(req, res, origin)
@@ -224,5 +269,43 @@ describe('in Chromium, against a keybound authorization server demanding nonces'
       assert.equal(claims?.ath, computeAth(result.accessToken))
       assert.equal(claims?.nonce, refused?.nonce)
     }
+  })
+
+  test('popFetch signs a request in the browser; verifyPopSignature accepts it in Node', {
+    timeout: 60_000,
+  }, async () => {
+    assert.ok(existsSync(CHROMIUM), `Chromium is not at ${CHROMIUM}`)
+    const page = await browser.newPage()
+    const errors: string[] = []
+    page.on('pageerror', (err) => errors.push(err.message))
+    await page.goto(`${origin}/`)
+    await page.waitForFunction('window.ready === true')
+    const result = (await page.evaluate('runPop()')) as {
+      publicJwk: PublicJwk
+      status: number
+    }
+    assert.deepEqual(errors, [])
+    assert.equal(result.status, 200)
+    assert.equal(popSeen.length, 1)
+    const seen = popSeen[0] as (typeof popSeen)[number]
+    const url = new URL(seen.url, origin)
+    const jws = /^PoP (.+)$/.exec(seen.headers.authorization ?? '')?.[1] ?? ''
+    const { kty, n, e } = result.publicJwk
+    const verified = await verifyPopSignature(jws, {
+      cnfJwk: { kty, n, e, alg: 'RS256' },
+      accessToken: 'a-pop-access-token',
+      policy: { required: ['m', 'u', 'p', 'q', 'h', 'b'], headerNames: ['x-tenant'] },
+      request: {
+        method: seen.method,
+        host: seen.headers.host as string,
+        path: url.pathname,
+        query: url.search,
+        headers: seen.headers,
+        body: seen.body,
+      },
+    })
+    assert.deepEqual(verified.covered, ['m', 'u', 'p', 'q', 'h', 'b'])
+    assert.equal(seen.body.toString(), 'item=book&qty=2')
+    assert.equal(verified.payload.u, new URL(origin).host)
   })
 })
