@@ -2,9 +2,11 @@
  * @module resource/authorization
  *
  * Reads the credentials of a protected resource request: the `Authorization` field with the
- * `DPoP` (RFC 9449 §7.1) or `Bearer` (RFC 6750 §2.1) scheme, and the `DPoP` proof field.
- * Tokens in the query or form body (RFC 6750 §2.2, §2.3) are not accepted: RFC 9700 §2.5 says
- * access tokens must not travel in the URI, and a body is not the verifier's to read.
+ * `DPoP` (RFC 9449 §7.1), `Bearer` (RFC 6750 §2.1) or `PoP` (draft-ietf-oauth-signed-http-request
+ * §5.1: a signed request whose JWS carries the access token in `at`) scheme, and the `DPoP`
+ * proof field. Bearer tokens in the query or form body (RFC 6750 §2.2, §2.3) are not accepted:
+ * RFC 9700 §2.5 says access tokens must not travel in the URI. The draft's form field
+ * `pop_access_token` (§5.2) is read by the verifier, which owns the body (`verifier.ts`).
  */
 import { invalidRequest } from './errors.js'
 import { looksLikeJwt } from './jwt-access-token.js'
@@ -26,8 +28,9 @@ export function headerOf(
 }
 
 export interface Credentials {
-  /** The scheme as the RFCs spell it (the field compares it case-insensitively). */
-  readonly scheme: 'DPoP' | 'Bearer'
+  /** The scheme as the specs spell it (the field compares it case-insensitively). */
+  readonly scheme: 'DPoP' | 'Bearer' | 'PoP'
+  /** The access token, or for `PoP` the signed request (a JWS whose `at` is the token). */
   readonly token: string
 }
 
@@ -57,7 +60,10 @@ export function readCredentials(headers: RequestHeaders): Credentials | undefine
   const space = value.indexOf(' ')
   const schemeText = space === -1 ? value : value.slice(0, space)
   const lower = schemeText.toLowerCase()
-  const scheme = lower === 'dpop' ? 'DPoP' : lower === 'bearer' ? 'Bearer' : undefined
+  // IdentityModel's verifier matches `PoP ` case-sensitively; RFC 9110 §11.1 makes every
+  // scheme case-insensitive, which accepts what it accepts and more.
+  const scheme =
+    lower === 'dpop' ? 'DPoP' : lower === 'bearer' ? 'Bearer' : lower === 'pop' ? 'PoP' : undefined
   if (scheme === undefined) {
     if (!AUTH_SCHEME.test(schemeText)) throw malformed()
     return undefined // another scheme (Basic, Digest, ...): not credentials for this verifier

@@ -2,7 +2,8 @@
  * @module resource/challenge
  *
  * The `WWW-Authenticate` value of a refusal: one challenge per scheme the resource accepts
- * (RFC 9110 §11.6.1 allows several in one field; RFC 9449 §7.2 shows `Bearer, DPoP algs=...`).
+ * (RFC 9110 §11.6.1 allows several in one field; RFC 9449 §7.2 shows `Bearer, DPoP algs=...`;
+ * signed requests have `PoP`, draft-ietf-oauth-signed-http-request §5.1).
  * The error goes in the challenge of the scheme it concerns, which comes first; the request
  * that carried no credentials gets challenges without an error code (RFC 6750 §3.1).
  */
@@ -15,6 +16,8 @@ export interface ChallengeOptions {
   bearer: boolean
   /** Whether the `DPoP` scheme is offered, and its `algs` (RFC 9449 §7.1). */
   dpopAlgs: readonly string[] | undefined
+  /** Whether the `PoP` scheme of signed requests is offered (the verifier's `pop` option). */
+  pop: boolean
 }
 
 /**
@@ -40,7 +43,7 @@ function challenge(scheme: string, params: [string, string | undefined][]): stri
 export function wwwAuthenticate(
   options: ChallengeOptions,
   error: ResourceError | undefined,
-  scheme: 'DPoP' | 'Bearer' | undefined,
+  scheme: 'DPoP' | 'Bearer' | 'PoP' | undefined,
 ): string {
   const params = (own: boolean): [string, string | undefined][] =>
     own && error
@@ -60,6 +63,15 @@ export function wwwAuthenticate(
   const bearer =
     (options.bearer || scheme === 'Bearer') &&
     challenge('Bearer', [['realm', options.realm], ...params(scheme === 'Bearer')])
-  const ordered = scheme === 'Bearer' ? [bearer, dpop] : [dpop, bearer]
+  // IdentityModel's verifier answers `PoP error="invalid_token"` (wire format §3.2).
+  const pop =
+    (options.pop || scheme === 'PoP') &&
+    challenge('PoP', [['realm', options.realm], ...params(scheme === 'PoP')])
+  const ordered =
+    scheme === 'Bearer'
+      ? [bearer, dpop, pop]
+      : scheme === 'PoP'
+        ? [pop, dpop, bearer]
+        : [dpop, bearer, pop]
   return ordered.filter((c): c is string => typeof c === 'string').join(', ')
 }

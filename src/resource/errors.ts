@@ -17,7 +17,7 @@ export type ResourceErrorCode =
   | 'temporarily_unavailable'
 
 /** How a token was (or was to be) presented: the binding the verifier checked. */
-export type BindingName = 'dpop' | 'mtls' | 'bearer'
+export type BindingName = 'dpop' | 'mtls' | 'pop' | 'bearer'
 
 export interface ResourceErrorOptions {
   status: number

@@ -2,12 +2,22 @@
  * @module keybound/resource
  *
  * The resource server side: `createVerifier` checks access tokens (RFC 9068 JWTs or RFC 7662
- * introspection) and their binding (DPoP, RFC 9449 §7; mutual TLS, RFC 8705 §3) on every request,
- * with its adapters for Express, Fastify and node:http. The DPoP proof engine, server nonces
- * (§9) and replay caches (§11.1) are exported for direct use.
+ * introspection) and their binding (DPoP, RFC 9449 §7; mutual TLS, RFC 8705 §3; signed requests,
+ * draft-ietf-oauth-signed-http-request §5) on every request, with its adapters for Express,
+ * Fastify and node:http. The DPoP proof engine, server nonces (§9), replay caches (§11.1) and
+ * the signed-request verifier are exported for direct use.
  */
 export * from '../bindings/dpop/index.js'
 export { type ClientCertificate, certificateThumbprint } from '../bindings/mtls/index.js'
+export {
+  POP_FAILURE_REASONS,
+  type PopFailureReason,
+  type PopPart,
+  type PopPolicy,
+  PopSignatureError,
+  type VerifiedPopSignature,
+  verifyPopSignature,
+} from '../bindings/pop/index.js'
 export * from '../errors.js'
 export { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../jose/algs.js'
 export { jwkThumbprint, type PublicJwk } from '../jose/jwk.js'
@@ -17,7 +27,10 @@ export { type KeyboundFastifyOptions, keyboundFastify } from './adapters/fastify
 export {
   answerOf,
   type HttpAnswer,
+  keepRawBody,
+  MAX_BODY_SIZE,
   type NodeResponse,
+  readNodeBody,
   sendResourceError,
   toResourceRequest,
 } from './adapters/http.js'

@@ -10,6 +10,7 @@ import {
   CERTIFICATE_HEADER_FORMATS,
   type CertificateHeaderSpec,
 } from '../bindings/mtls/certificate-header.js'
+import type { PopPart, PopPolicy } from '../bindings/pop/verify.js'
 import { CodedTypeError } from '../errors.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
 import type { ReplayCache } from '../replay/types.js'
@@ -52,7 +53,37 @@ export interface VerifierOptions {
     /** Demand server nonces (RFC 9449 §9): a source made by `createNonceProvider`. */
     nonce?: NonceSource
   }
-  /** Where proof `jti`s are remembered (RFC 9449 §11.1); `null` turns replay detection off. */
+  /**
+   * Signed-request PoP tokens (`cnf.jwk`, the IdentityServer3/IdentityModel binding): the
+   * policy a signed request must meet. Setting it (`pop: {}` for the defaults) also offers the
+   * `PoP` scheme in challenges; a token bound with `cnf.jwk` is verified with the default policy
+   * either way.
+   */
+  pop?: {
+    /**
+     * The request parts the signature must cover: `m` method, `u` host, `p` path, `q` query,
+     * `h` headers, `b` body. Default none (IdentityModel's default: `at` and `ts` only);
+     * recommended `['m', 'u', 'p', 'q', 'b']`. A part signed but not required is still checked.
+     */
+    required?: readonly PopPart[]
+    /** Accepted distance of `ts` from now, in seconds, both ways (default 300). */
+    window?: number
+    /**
+     * IdentityModel.Owin.PopAuthentication's semantics: the covered parts must be exactly
+     * `required`, the host is compared without its port, the query is parsed as Katana does.
+     */
+    compat?: boolean
+    /** With `compat`: the query parameter names validated (`QueryParametersToValidate`). */
+    queryNames?: readonly string[]
+    /** Header names the signature must cover, lower-case (`RequestHeadersToValidate`). */
+    headerNames?: readonly string[]
+    /** Algs allowed for signed requests (default RS256-512, PS256-512, ES256-512). */
+    algs?: readonly AsymmetricAlg[]
+  }
+  /**
+   * Where proof `jti`s and signed-request signatures are remembered (RFC 9449 §11.1); `null`
+   * turns replay detection off.
+   */
   replayCache: ReplayCache | null
   /** The API's external base URL, e.g. `https://api.example.com/v1`: `htu` is checked on it. */
   publicUrl?: string
@@ -144,6 +175,10 @@ export interface ResolvedOptions {
   readonly dpopAlgs: readonly AsymmetricAlg[]
   readonly iatWindow: number
   readonly dpopClockTolerance: number
+  /** The policy of signed requests (`cnf.jwk`), checked. */
+  readonly pop: PopPolicy
+  /** Whether the `PoP` scheme is offered in challenges. */
+  readonly popOffered: boolean
   readonly allowBearer: boolean
   readonly publicUrl: URL | undefined
   readonly tokenCacheSize: number
@@ -219,10 +254,49 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
         : checkAlgs('dpop.algs', options.dpop.algs),
     iatWindow: checkSeconds('dpop.iatWindow', options.dpop?.iatWindow, 60),
     dpopClockTolerance: checkSeconds('dpop.clockTolerance', options.dpop?.clockTolerance, 5),
+    pop: checkPopPolicy(options.pop),
+    popOffered: options.pop !== undefined,
     allowBearer: options.allowBearer === true,
     publicUrl:
       options.publicUrl === undefined ? undefined : checkUrl('publicUrl', options.publicUrl),
     tokenCacheSize: size,
     timeout,
+  }
+}
+
+const POP_PARTS: readonly PopPart[] = ['m', 'u', 'p', 'q', 'h', 'b']
+
+function checkNames(
+  name: string,
+  value: unknown,
+  lowerCase: boolean,
+): readonly string[] | undefined {
+  if (value === undefined) return undefined
+  if (
+    !Array.isArray(value) ||
+    !value.every((v) => typeof v === 'string' && v !== '' && (!lowerCase || v === v.toLowerCase()))
+  ) {
+    throw fail(name, `a list of non-empty${lowerCase ? ' lower-case' : ''} names`)
+  }
+  return value
+}
+
+/** The `pop` option as the binding's policy (src/bindings/pop/verify.ts `PopPolicy`). */
+function checkPopPolicy(pop: VerifierOptions['pop']): PopPolicy {
+  if (pop === undefined) return {}
+  if (typeof pop !== 'object' || pop === null) throw fail('pop', 'an object')
+  const required = pop.required ?? []
+  if (!Array.isArray(required) || !required.every((p) => POP_PARTS.includes(p))) {
+    throw fail('pop.required', `a list of ${POP_PARTS.join(', ')}`)
+  }
+  const queryNames = checkNames('pop.queryNames', pop.queryNames, false)
+  const headerNames = checkNames('pop.headerNames', pop.headerNames, true)
+  return {
+    required,
+    window: checkSeconds('pop.window', pop.window, 300),
+    compat: pop.compat === true,
+    ...(queryNames === undefined ? {} : { queryNames }),
+    ...(headerNames === undefined ? {} : { headerNames }),
+    ...(pop.algs === undefined ? {} : { algs: checkAlgs('pop.algs', pop.algs) }),
   }
 }

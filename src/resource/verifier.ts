@@ -5,7 +5,8 @@
  * the credentials, validates the access token (JWT per RFC 9068 or opaque by RFC 7662
  * introspection), then checks the binding the token's `cnf` names with that binding's own
  * module: `jkt` with a DPoP proof (RFC 9449 §7), `x5t#S256` with the TLS client certificate
- * (RFC 8705 §3). A `cnf` it does not understand is refused, never ignored.
+ * (RFC 8705 §3), `jwk` with a signed request (draft-ietf-oauth-signed-http-request §5, the
+ * IdentityModel PoP tokens). A `cnf` it does not understand is refused, never ignored.
  */
 import { computeAth } from '../bindings/dpop/ath.js'
 import { DPoPProofError } from '../bindings/dpop/errors.js'
@@ -18,6 +19,8 @@ import {
 } from '../bindings/mtls/certificate-header.js'
 import { checkCertificateBinding } from '../bindings/mtls/present.js'
 import type { ClientCertificate } from '../bindings/mtls/thumbprint.js'
+import { PopSignatureError } from '../bindings/pop/errors.js'
+import type { VerifiedPopSignature } from '../bindings/pop/verify.js'
 import { OAuthError } from '../errors.js'
 import { headerOf, type RequestHeaders, readCredentials } from './authorization.js'
 import { wwwAuthenticate } from './challenge.js'
@@ -32,6 +35,7 @@ import {
 } from './jwt-access-token.js'
 import { discover, type ServerMetadata } from './metadata.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
+import { accessTokenOf, formSignedRequest, fromPopError, verifySignedRequest } from './pop.js'
 import { compileTrustProxy, requestUrl } from './request-url.js'
 import { checkAudience, checkScope, type Requirements, scopesOf } from './requirements.js'
 
@@ -52,6 +56,12 @@ export interface ResourceRequest {
   remoteAddress?: string | undefined
   /** Whether the connection is TLS (the scheme of the URL when there is no proxy). */
   encrypted?: boolean | undefined
+  /**
+   * Reads the raw request body, for a signed request that covers it (`b`) or carries the token
+   * in the form field `pop_access_token`; called only then. `undefined` when the body cannot be
+   * had (consumed by a parser that kept no bytes). The adapters give it.
+   */
+  readBody?: (() => Promise<Uint8Array | undefined>) | undefined
 }
 
 /** A request that passed: who it is for, and how the token was bound. */
@@ -61,17 +71,19 @@ export interface VerifiedRequest {
   readonly subject: string | undefined
   readonly clientId: string | undefined
   readonly scopes: readonly string[]
-  /** How the token is sender-constrained: `dpop`, `mtls`, or `bearer` when it is not. */
+  /** How the token is sender-constrained: `dpop`, `mtls`, `pop`, or `bearer` when it is not. */
   readonly binding: BindingName
   /** The verified DPoP proof, for a DPoP-bound token. */
   readonly proof?: VerifiedProof
+  /** The verified signed request, for a token bound with `cnf.jwk`. */
+  readonly signature?: VerifiedPopSignature
   /** Headers to add to the response (a fresh `DPoP-Nonce`, RFC 9449 §9). */
   readonly headers: Readonly<Record<string, string>>
 }
 
 /** What `verify()` has learnt so far, for the challenge and the metrics of a refusal. */
 interface State {
-  scheme: 'DPoP' | 'Bearer' | undefined
+  scheme: 'DPoP' | 'Bearer' | 'PoP' | undefined
   binding: BindingName
 }
 
@@ -105,8 +117,15 @@ export interface Verifier {
 const NO_HEADERS: Readonly<Record<string, string>> = Object.freeze({})
 const NO_CNF: Readonly<Record<string, unknown>> = Object.freeze({})
 
-/** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1). */
-const KNOWN_CNF = new Set(['jkt', 'x5t#S256'])
+/** The confirmation members keybound understands (RFC 9449 §6, RFC 8705 §3.1, RFC 7800 §3.2). */
+const KNOWN_CNF = new Set(['jkt', 'x5t#S256', 'jwk'])
+
+const SCHEME_OF: Readonly<Record<BindingName, 'DPoP' | 'PoP' | 'Bearer'>> = {
+  dpop: 'DPoP',
+  pop: 'PoP',
+  mtls: 'Bearer',
+  bearer: 'Bearer',
+}
 
 /** RFC 9449 §7.1: a proof that fails is `invalid_dpop_proof`; a key mismatch, `invalid_token`. */
 function fromProofError(error: DPoPProofError): ResourceError {
@@ -144,6 +163,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     ...(options.realm === undefined ? {} : { realm: options.realm }),
     bearer: resolved.allowBearer,
     dpopAlgs: resolved.dpopAlgs,
+    pop: resolved.popOffered,
   }
   const policy: JwtPolicy = {
     issuer: resolved.issuer,
@@ -242,8 +262,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     requirements: Requirements | undefined,
     state: State,
   ): Promise<VerifiedRequest> {
-    const credentials = readCredentials(request.headers)
+    let credentials = readCredentials(request.headers)
     const dpopHeader = headerOf(request.headers, 'dpop')
+    if (credentials === undefined && headerOf(request.headers, 'authorization') === undefined) {
+      const signed = await formSignedRequest(request)
+      if (signed !== undefined) credentials = { scheme: 'PoP', token: signed }
+    }
     if (credentials === undefined) {
       throw new ResourceError('invalid_request', {
         status: 401,
@@ -252,7 +276,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       })
     }
     state.scheme = credentials.scheme
-    const { token } = credentials
+    // A signed request carries the access token in `at` (wire format §3.1).
+    if (credentials.scheme === 'PoP') state.binding = 'pop'
+    const token =
+      credentials.scheme === 'PoP' ? accessTokenOf(credentials.token) : credentials.token
     if (credentials.scheme === 'Bearer' && dpopHeader !== undefined) {
       // RFC 9449 §7.2: a DPoP proof belongs with the DPoP scheme; sent with Bearer the request
       // is ambiguous, and a downgrade attempt as often as a client bug.
@@ -280,7 +307,9 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const jkt = cnf.jkt
     const x5t = cnf['x5t#S256']
+    const jwk = cnf.jwk
     let proof: VerifiedProof | undefined
+    let signature: VerifiedPopSignature | undefined
     let headers: Readonly<Record<string, string>> = NO_HEADERS
 
     if (jkt !== undefined) {
@@ -317,8 +346,35 @@ export function createVerifier(options: VerifierOptions): Verifier {
       throw invalidToken('token_not_dpop_bound', 'Invalid DPoP key binding', { binding: 'dpop' })
     }
 
+    if (jwk !== undefined) {
+      state.binding = 'pop'
+      // A key-bound token is worth nothing without the signature made with that key.
+      if (credentials.scheme !== 'PoP') {
+        state.scheme = 'PoP'
+        throw invalidToken(
+          'pop_bound_as_bearer',
+          'a PoP-bound access token requires a signed request',
+          {
+            binding: 'pop',
+          },
+        )
+      }
+      signature = await verifySignedRequest(credentials.token, {
+        request,
+        url: () => requestUrl(request, urlPolicy),
+        accessToken: token,
+        cnfJwk: jwk,
+        policy: resolved.pop,
+        replayCache: options.replayCache,
+      })
+    } else if (credentials.scheme === 'PoP') {
+      throw invalidToken('token_not_pop_bound', 'the access token is not bound to a key', {
+        binding: 'pop',
+      })
+    }
+
     if (x5t !== undefined) {
-      if (state.binding !== 'dpop') state.binding = 'mtls'
+      if (state.binding === 'bearer') state.binding = 'mtls'
       if (typeof x5t !== 'string')
         throw invalidToken('malformed_token', 'the access token is malformed')
       const failure = checkCertificateBinding(x5t, certificateOf(request))
@@ -334,7 +390,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       }
     }
 
-    if (jkt === undefined && x5t === undefined && !resolved.allowBearer) {
+    if (jkt === undefined && x5t === undefined && jwk === undefined && !resolved.allowBearer) {
       throw invalidToken('unbound_token', 'the access token must be sender-constrained')
     }
 
@@ -354,6 +410,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       },
       binding: state.binding,
       proof,
+      signature,
       headers,
     }
   }
@@ -363,6 +420,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let error: ResourceError
     if (thrown instanceof ResourceError) error = thrown
     else if (thrown instanceof DPoPProofError) error = fromProofError(thrown)
+    else if (thrown instanceof PopSignatureError) error = fromPopError(thrown)
     else if (thrown instanceof OAuthError) {
       // The replay cache could not answer: fail closed, 503 (RFC 9449 §11.1).
       error = new ResourceError('temporarily_unavailable', {
@@ -373,7 +431,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
       })
     } else throw thrown
     const binding = error.binding ?? state.binding
-    const scheme = binding === 'dpop' ? 'DPoP' : state.scheme
+    const scheme = binding === 'dpop' || binding === 'pop' ? SCHEME_OF[binding] : state.scheme
     if (error.status === 401 || error.status === 403 || error.status === 400) {
       error.headers['www-authenticate'] =
         error.reason === 'missing_token'
@@ -416,10 +474,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
         checkAudience(verified.claims, requirements)
         checkScope(verified.scopes, requirements)
       } catch (thrown) {
-        refuse(thrown, request, {
-          scheme: verified.binding === 'dpop' ? 'DPoP' : 'Bearer',
-          binding: verified.binding,
-        })
+        refuse(thrown, request, { scheme: SCHEME_OF[verified.binding], binding: verified.binding })
       }
     },
   }

@@ -104,8 +104,8 @@ describe('RFC 9068 §4 checks', () => {
     ],
     ['crit', () => issuer.token({}, { crit: ['exp'] }), '401 invalid_token malformed_token'],
     [
-      'a cnf this resource cannot check (jwk)',
-      () => issuer.token({ cnf: { jwk: { kty: 'EC' } } }),
+      'a cnf this resource cannot check (RFC 7800 kid)',
+      () => issuer.token({ cnf: { kid: 'key-1' } }),
       '401 invalid_token unsupported_cnf',
     ],
     ['not a JWS', () => 'a.b', '401 invalid_token opaque_token'],

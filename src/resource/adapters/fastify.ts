@@ -2,13 +2,18 @@
  * @module resource/adapters/fastify
  *
  * A Fastify (v5) plugin: one hook verifies the requests of every route in the context it is
- * registered in, with requirements set per route in the route's `config`.
+ * registered in, with requirements set per route in the route's `config`. A signed request
+ * (`Authorization: PoP`, or a form body that may carry `pop_access_token`) has its raw body kept
+ * by a `preParsing` hook, before Fastify's parsers turn it into `request.body`, so that its
+ * signature can cover the body (`b`).
  */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ResourceError } from '../errors.js'
 import type { Requirements, VerifiedRequest, Verifier } from '../verifier.js'
-import { answerOf, toResourceRequest, verifiedTwice } from './http.js'
+import { answerOf, MAX_BODY_SIZE, toResourceRequest, verifiedTwice } from './http.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -31,9 +36,27 @@ export interface KeyboundFastifyOptions {
   /**
    * The hook that verifies (default `preHandler`). `onRequest` refuses a request before its
    * body is read and parsed, which spares the work for requests that will be refused; with
-   * `preHandler` a malformed body is answered 400 before the credentials are looked at.
+   * `preHandler` a malformed body is answered 400 before the credentials are looked at. A
+   * signed request (PoP) is verified in `preHandler` either way: its signature may cover the body.
    */
   hook?: 'onRequest' | 'preHandler'
+}
+
+/**
+ * Whether the request may be a signed request whose body matters: the `PoP` scheme, or no
+ * `Authorization` and a form body (the draft's `pop_access_token`, §5.2).
+ */
+function maySignBody(headers: IncomingHttpHeaders): boolean {
+  const authorization = headers.authorization
+  if (authorization !== undefined) return /^pop(\s|$)/i.test(authorization)
+  return /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
+}
+
+/** A stream of bytes already read, as Fastify's parsers expect one (`receivedEncodedLength`). */
+function replay(body: Buffer): Readable {
+  const stream = Readable.from([body]) as Readable & { receivedEncodedLength?: number }
+  stream.receivedEncodedLength = body.length
+  return stream
 }
 
 const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, options) => {
@@ -47,6 +70,31 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
     throw new TypeError('keyboundFastify: "hook" must be onRequest or preHandler')
   }
   fastify.decorateRequest('keybound', undefined)
+  const rawBodies = new WeakMap<IncomingMessage, Buffer>()
+
+  // The raw bytes of a signed request's body, kept before the parsers see them (bounded by
+  // the route's bodyLimit; Fastify answers 413 past it).
+  fastify.addHook('preParsing', async (request, _reply, payload) => {
+    if (request.routeOptions.config.keybound === false || !maySignBody(request.headers)) {
+      return payload
+    }
+    const limit = request.routeOptions.bodyLimit ?? MAX_BODY_SIZE
+    const chunks: Buffer[] = []
+    let size = 0
+    for await (const chunk of payload) {
+      size += (chunk as Buffer).length
+      if (size > limit) {
+        throw Object.assign(new Error('Request body is too large'), {
+          statusCode: 413,
+          code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+        })
+      }
+      chunks.push(chunk as Buffer)
+    }
+    const body = Buffer.concat(chunks)
+    rawBodies.set(request.raw, body)
+    return replay(body)
+  })
 
   async function verify(request: FastifyRequest, reply: FastifyReply) {
     const route = request.routeOptions.config.keybound
@@ -55,7 +103,9 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
     const requirements = route === undefined ? defaults : { ...defaults, ...route }
     let verified: VerifiedRequest
     try {
-      verified = await verifier.verify(toResourceRequest(request.raw), requirements)
+      const raw = request.raw
+      const readBody = async () => rawBodies.get(raw) ?? new Uint8Array(0)
+      verified = await verifier.verify(toResourceRequest(raw, readBody), requirements)
     } catch (error) {
       // Anything but a refusal goes to Fastify's error handling (`setErrorHandler`).
       if (!(error instanceof ResourceError)) throw error
@@ -66,7 +116,16 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
     reply.headers(verified.headers)
     request.keybound = verified
   }
-  fastify.addHook(hook, verify)
+  if (hook === 'preHandler') fastify.addHook('preHandler', verify)
+  else {
+    // onRequest runs before the body is read: a signed request waits for preHandler.
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (!maySignBody(request.headers)) return verify(request, reply)
+    })
+    fastify.addHook('preHandler', async (request, reply) => {
+      if (maySignBody(request.headers)) return verify(request, reply)
+    })
+  }
 }
 
 /**

@@ -28,8 +28,13 @@ import type { ResourceRequest, VerifiedRequest } from '../verifier.js'
  * - `clientCertificate`: the DER of the certificate the client presented on a TLS socket, for
  *   certificate-bound tokens (RFC 8705 §3). It is taken whether or not the certificate chains
  *   to a trusted CA: the binding is to the certificate itself, whose key the TLS handshake proved.
+ * - `readBody`: the raw body, for a signed request that covers it (see {@link readNodeBody}),
+ *   or the one `readBody` given (Fastify's, which keeps the bytes before its parsers run).
  */
-export function toResourceRequest(req: IncomingMessage): ResourceRequest {
+export function toResourceRequest(
+  req: IncomingMessage,
+  readBody?: () => Promise<Uint8Array | undefined>,
+): ResourceRequest {
   const socket = req.socket as Partial<TLSSocket> | null | undefined
   const encrypted = socket?.encrypted === true
   let clientCertificate: ClientCertificate | undefined
@@ -47,7 +52,74 @@ export function toResourceRequest(req: IncomingMessage): ResourceRequest {
     remoteAddress: socket?.remoteAddress,
     encrypted,
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
+    readBody: readBody ?? once(() => readNodeBody(req)),
   }
+}
+
+/** A body larger than this is refused rather than buffered (Fastify's default `bodyLimit`). */
+export const MAX_BODY_SIZE = 1024 * 1024
+
+function once<T>(read: () => Promise<T>): () => Promise<T> {
+  let promise: Promise<T> | undefined
+  return () => {
+    promise ??= read()
+    return promise
+  }
+}
+
+/** Whether the request has a body (RFC 9112 §6.3): a transfer coding, or a length above zero. */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true
+  const length = req.headers['content-length']
+  return length !== undefined && length !== '0'
+}
+
+/**
+ * The raw body of a `node:http` (or Express) request, for a signed request that covers it:
+ *
+ * - the bytes a body parser kept: `req.rawBody` (set by `keepRawBody` as the `verify` option of
+ *   `express.json()`/`express.urlencoded()`), or `req.body` when it is a Buffer (`express.raw()`);
+ * - otherwise, when the stream has not been read, read here (at most {@link MAX_BODY_SIZE}
+ *   bytes) and kept as `req.rawBody` for the application, whose body parsers will then find the
+ *   stream consumed;
+ * - `undefined` when a parser consumed it and kept nothing: the verifier refuses the signature
+ *   (`body_unavailable`) and logs why.
+ *
+ * @throws {ResourceError} 413 `invalid_request` for a body over the limit.
+ */
+export async function readNodeBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
+  const kept = req as IncomingMessage & { rawBody?: unknown; body?: unknown }
+  if (kept.rawBody instanceof Uint8Array) return kept.rawBody
+  if (kept.body instanceof Uint8Array) return kept.body
+  if (!hasBody(req)) return new Uint8Array(0)
+  if (req.readableDidRead || req.readableEnded) return undefined
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > MAX_BODY_SIZE) {
+      throw new ResourceError('invalid_request', {
+        status: 413,
+        description: 'the request body is too large to check its signature',
+        reason: 'body_too_large',
+        binding: 'pop',
+        detail: `over ${MAX_BODY_SIZE} bytes`,
+      })
+    }
+    chunks.push(chunk as Buffer)
+  }
+  const body = Buffer.concat(chunks)
+  kept.rawBody = body
+  return body
+}
+
+/**
+ * The `verify` option of Express's body parsers (`express.json({ verify: keepRawBody })`): keeps
+ * the raw bytes as `req.rawBody`, for a signed request that covers the body (`b`) when the
+ * parser runs before keybound.
+ */
+export function keepRawBody(req: IncomingMessage, _res: unknown, buffer: Buffer): void {
+  ;(req as IncomingMessage & { rawBody?: Buffer }).rawBody = buffer
 }
 
 /** An HTTP answer, ready to be written by any framework. */
