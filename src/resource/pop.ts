@@ -41,6 +41,21 @@ export function accessTokenOf(jws: string): string {
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i
 
 /**
+ * Whether a request may be a signed request whose body matters, told from its fields alone
+ * (before the body is read): the `PoP` scheme, or no `Authorization` and a form body (the
+ * draft's `pop_access_token`, §5.2). Adapters that stream bodies keep the body of these only.
+ */
+export function maySignBody(
+  authorization: string | readonly string[] | undefined,
+  contentType: string | undefined,
+): boolean {
+  if (authorization !== undefined) {
+    return typeof authorization === 'string' && /^pop(\s|$)/i.test(authorization)
+  }
+  return contentType !== undefined && FORM.test(contentType)
+}
+
+/**
  * The draft's form field `pop_access_token` (§5.2), tried only when the request has no
  * `Authorization` field, as IdentityModel does (wire format §3.1). The query parameter of §5.3
  * is not read: RFC 9700 §2.5 keeps access tokens out of URIs.

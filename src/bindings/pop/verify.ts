@@ -288,9 +288,14 @@ export async function verifyPopSignature(
   const { request } = options
   for (const part of required) {
     if (covered.includes(part)) continue
-    // A required body is met by a request without one: the client omits `b` (§2.3).
-    if (part === 'b' && !compat && (request.body === undefined || request.body.length === 0)) {
-      continue
+    // A required part the request does not have is met: the client omits `b` without a body,
+    // `q` without a query parameter, `h` without a header to cover (§2.3).
+    if (!compat) {
+      if (part === 'b' && (request.body === undefined || request.body.length === 0)) continue
+      if (part === 'q' && parseQuery(request.query).length === 0) continue
+      if (part === 'h' && requestHeaderPairs(request, policy.headerNames ?? []).length === 0) {
+        continue
+      }
     }
     // IdentityModel expects no `q`/`h` when the request has no pair to validate (§3.3).
     if (compat && part === 'q' && compatQueryPairs(request, policy).length === 0) continue

@@ -7,11 +7,12 @@
  * by a `preParsing` hook, before Fastify's parsers turn it into `request.body`, so that its
  * signature can cover the body (`b`).
  */
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import { Readable } from 'node:stream'
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ResourceError } from '../errors.js'
+import { maySignBody } from '../pop.js'
 import type { Requirements, VerifiedRequest, Verifier } from '../verifier.js'
 import { answerOf, MAX_BODY_SIZE, toResourceRequest, verifiedTwice } from './http.js'
 
@@ -42,16 +43,6 @@ export interface KeyboundFastifyOptions {
   hook?: 'onRequest' | 'preHandler'
 }
 
-/**
- * Whether the request may be a signed request whose body matters: the `PoP` scheme, or no
- * `Authorization` and a form body (the draft's `pop_access_token`, §5.2).
- */
-function maySignBody(headers: IncomingHttpHeaders): boolean {
-  const authorization = headers.authorization
-  if (authorization !== undefined) return /^pop(\s|$)/i.test(authorization)
-  return /^application\/x-www-form-urlencoded/i.test(headers['content-type'] ?? '')
-}
-
 /** A stream of bytes already read, as Fastify's parsers expect one (`receivedEncodedLength`). */
 function replay(body: Buffer): Readable {
   const stream = Readable.from([body]) as Readable & { receivedEncodedLength?: number }
@@ -75,7 +66,10 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
   // The raw bytes of a signed request's body, kept before the parsers see them (bounded by
   // the route's bodyLimit; Fastify answers 413 past it).
   fastify.addHook('preParsing', async (request, _reply, payload) => {
-    if (request.routeOptions.config.keybound === false || !maySignBody(request.headers)) {
+    if (
+      request.routeOptions.config.keybound === false ||
+      !maySignBody(request.headers.authorization, request.headers['content-type'])
+    ) {
       return payload
     }
     const limit = request.routeOptions.bodyLimit ?? MAX_BODY_SIZE
@@ -120,10 +114,12 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
   else {
     // onRequest runs before the body is read: a signed request waits for preHandler.
     fastify.addHook('onRequest', async (request, reply) => {
-      if (!maySignBody(request.headers)) return verify(request, reply)
+      if (!maySignBody(request.headers.authorization, request.headers['content-type']))
+        return verify(request, reply)
     })
     fastify.addHook('preHandler', async (request, reply) => {
-      if (maySignBody(request.headers)) return verify(request, reply)
+      if (maySignBody(request.headers.authorization, request.headers['content-type']))
+        return verify(request, reply)
     })
   }
 }

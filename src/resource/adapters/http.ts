@@ -79,15 +79,18 @@ function hasBody(req: IncomingMessage): boolean {
  *
  * - the bytes a body parser kept: `req.rawBody` (set by `keepRawBody` as the `verify` option of
  *   `express.json()`/`express.urlencoded()`), or `req.body` when it is a Buffer (`express.raw()`);
- * - otherwise, when the stream has not been read, read here (at most {@link MAX_BODY_SIZE}
- *   bytes) and kept as `req.rawBody` for the application, whose body parsers will then find the
+ * - otherwise, when the stream has not been read, read here (at most `limit` bytes, by default
+ *   {@link MAX_BODY_SIZE}) and kept as `req.rawBody` for the application, whose body parsers will then find the
  *   stream consumed;
  * - `undefined` when a parser consumed it and kept nothing: the verifier refuses the signature
  *   (`body_unavailable`) and logs why.
  *
  * @throws {ResourceError} 413 `invalid_request` for a body over the limit.
  */
-export async function readNodeBody(req: IncomingMessage): Promise<Uint8Array | undefined> {
+export async function readNodeBody(
+  req: IncomingMessage,
+  limit = MAX_BODY_SIZE,
+): Promise<Uint8Array | undefined> {
   const kept = req as IncomingMessage & { rawBody?: unknown; body?: unknown }
   if (kept.rawBody instanceof Uint8Array) return kept.rawBody
   if (kept.body instanceof Uint8Array) return kept.body
@@ -97,13 +100,13 @@ export async function readNodeBody(req: IncomingMessage): Promise<Uint8Array | u
   let size = 0
   for await (const chunk of req) {
     size += (chunk as Buffer).length
-    if (size > MAX_BODY_SIZE) {
+    if (size > limit) {
       throw new ResourceError('invalid_request', {
         status: 413,
         description: 'the request body is too large to check its signature',
         reason: 'body_too_large',
         binding: 'pop',
-        detail: `over ${MAX_BODY_SIZE} bytes`,
+        detail: `over ${limit} bytes`,
       })
     }
     chunks.push(chunk as Buffer)

@@ -28,6 +28,10 @@ import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url, encodeBase64url } from '../../jose/base64url.js'
 import { parseJsonObject } from '../../jose/strict-json.js'
 import { DEFAULT_DPOP_ALGS } from '../options.js'
+
+/** The parts a signed request can cover (bindings/pop/verify.ts `PopPart`). */
+const POP_PARTS = ['m', 'u', 'p', 'q', 'h', 'b'] as const
+
 import { compileTrustProxy } from '../request-url.js'
 
 /** What the gateway does: proxy to `upstream`, answer forward-auth sub-requests, or both. */
@@ -364,6 +368,62 @@ export const gatewayConfigSchema = z
       })
       .prefault({})
       .meta({ description: 'DPoP proofs (RFC 9449).' }),
+    pop: z
+      .strictObject({
+        required: z
+          .array(z.enum(POP_PARTS, oneOf(POP_PARTS)))
+          .default([])
+          .meta({
+            description:
+              'The request parts a signed request (PoP, `cnf.jwk`) must cover: `m` method, `u` ' +
+              'host, `p` path, `q` query, `h` headers, `b` body. Empty: `at` and `ts` only, ' +
+              "IdentityModel's default; recommended `m`, `u`, `p`, `q`, `b`. A part " +
+              'signed but not required is still checked.',
+          }),
+        window: z
+          .int('must be an integer number of seconds')
+          .min(1, 'must be at least 1')
+          .default(300)
+          .meta({ description: 'How far `ts` may be from now, both ways.', unit: 'seconds' }),
+        compat: z
+          .boolean()
+          .default(false)
+          .meta({
+            description:
+              "IdentityModel.Owin.PopAuthentication's semantics: the covered parts must be " +
+              'exactly `required`, the host is compared without its port.',
+          }),
+        headerNames: z
+          .array(
+            z
+              .string()
+              .regex(TOKEN, 'must be an HTTP field name')
+              .refine((name) => name === name.toLowerCase(), 'must be lower-case'),
+          )
+          .optional()
+          .meta({ description: 'Header names every signature must cover (with `h` required).' }),
+        queryNames: z
+          .array(z.string().min(1))
+          .optional()
+          .meta({ description: 'With `compat`: the query parameter names validated.' }),
+        maxBody: z
+          .int('must be an integer number of bytes')
+          .min(0, 'must be at least 0')
+          .default(1024 * 1024)
+          .meta({
+            description:
+              'The largest body the gateway buffers to check a signature that covers it ' +
+              '(413 past it); other bodies are streamed.',
+            unit: 'bytes',
+          }),
+      })
+      .optional()
+      .meta({
+        description:
+          'Signed requests (PoP tokens, draft-ietf-oauth-signed-http-request): their policy. ' +
+          'With this section the `PoP` scheme is offered in challenges; without it a token ' +
+          'bound with `cnf.jwk` is still verified, with the defaults.',
+      }),
     replayCache: z
       .string()
       .refine(
@@ -373,7 +433,7 @@ export const gatewayConfigSchema = z
       .default('memory')
       .meta({
         description:
-          'Where used proofs are remembered (RFC 9449 §11.1): `memory` (one instance) or a ' +
+          'Where used proofs and signatures are remembered (RFC 9449 §11.1): `memory` (one instance) or a ' +
           '`redis://` / `rediss://` URL (shared by every instance).',
       }),
     allowBearer: z.boolean().default(false).meta({
@@ -442,7 +502,7 @@ export const gatewayConfigSchema = z
         ),
         binding: headerName(
           DEFAULT_IDENTITY_HEADERS.binding,
-          'How the token was bound: `dpop`, `mtls` or `bearer`.',
+          'How the token was bound: `dpop`, `mtls`, `pop` or `bearer`.',
         ),
         jkt: headerName(
           DEFAULT_IDENTITY_HEADERS.jkt,

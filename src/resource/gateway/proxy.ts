@@ -24,6 +24,8 @@ export interface ForwardContext {
   origin: PublicOrigin | undefined
   /** Whether the peer is a trusted proxy (its forwarding fields are extended). */
   trusted: boolean
+  /** The body, when the verifier read it (a signed request that covers it); else it streams. */
+  body?: Uint8Array | undefined
 }
 
 export interface Upstream {
@@ -103,7 +105,7 @@ export function createUpstream(
           origin: context.origin,
           verified: context.verified,
         }),
-        body: hasBody(req) ? req : null,
+        body: context.body ?? (hasBody(req) ? req : null),
         signal: abort.signal,
       })
     } catch (error) {

@@ -8,6 +8,7 @@
  * same URL then goes upstream in `X-Forwarded-Proto`/`-Host` and `Forwarded` (RFC 7239).
  */
 import type { IncomingMessage } from 'node:http'
+import { maySignBody } from '../pop.js'
 import { type RequestTarget, requestUrl, type UrlPolicy } from '../request-url.js'
 import type { ResourceRequest } from '../verifier.js'
 import type { PublicOrigin } from './headers.js'
@@ -31,7 +32,8 @@ function authorizationOf(req: IncomingMessage): string | string[] | undefined {
 /**
  * A request for the verifier: the credentials of `req` (every `Authorization` field, so a
  * repeated one is refused rather than the first believed), the method and target given, and
- * the URL's scheme and host as if the client had connected directly.
+ * the URL's scheme and host as if the client had connected directly. A signed request (PoP)
+ * gets every field too, for the headers its signature covers (`h`) and the form field.
  */
 function resourceRequest(
   req: IncomingMessage,
@@ -39,14 +41,14 @@ function resourceRequest(
   url: string,
   origin: PublicOrigin | undefined,
 ): ResourceRequest {
+  const authorization = authorizationOf(req)
+  const credentials = { authorization, dpop: req.headers.dpop, host: origin?.host }
   return {
     method,
     url,
-    headers: {
-      authorization: authorizationOf(req),
-      dpop: req.headers.dpop,
-      host: origin?.host,
-    },
+    headers: maySignBody(authorization, req.headers['content-type'])
+      ? { ...req.headersDistinct, ...credentials }
+      : credentials,
     encrypted: origin?.proto === 'https',
   }
 }
@@ -84,7 +86,10 @@ export function proxiedRequest(req: IncomingMessage, policy: UrlPolicy): Origina
     }
   }
   const { origin, path } = split(full)
-  return { resource: resourceRequest(req, req.method ?? 'GET', path, origin), origin }
+  // The verifier gets the query too: a signed request may cover it (`q`).
+  const q = target.url.indexOf('?')
+  const query = q === -1 ? '' : target.url.slice(q)
+  return { resource: resourceRequest(req, req.method ?? 'GET', `${path}${query}`, origin), origin }
 }
 
 /** The last value of a list-valued field, trimmed: the one the nearest proxy set. */

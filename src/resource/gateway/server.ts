@@ -20,6 +20,7 @@ import { decodeBase64url } from '../../jose/base64url.js'
 import { createMemoryReplayCache } from '../../replay/memory.js'
 import { createRedisReplayCache } from '../../replay/redis.js'
 import type { ReplayCache } from '../../replay/types.js'
+import { MAX_BODY_SIZE, readNodeBody } from '../adapters/http.js'
 import { invalidRequest, ResourceError } from '../errors.js'
 import { compileTrustProxy, type UrlPolicy } from '../request-url.js'
 import { createVerifier, type Verifier } from '../verifier.js'
@@ -139,6 +140,7 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
         ? {}
         : { nonce: createNonceProvider({ secret: nonceSecret, step: config.dpop.nonceStep }) }),
     },
+    ...(config.pop === undefined ? {} : { pop: config.pop }),
     replayCache,
     allowBearer: config.allowBearer,
     requireBinding: config.requireBinding,
@@ -196,9 +198,18 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     return answer()
   }
 
+  const maxBody = config.pop?.maxBody ?? MAX_BODY_SIZE
+
   async function proxy(req: IncomingMessage, res: ServerResponse) {
     const original = proxiedRequest(req, urlPolicy)
     let verified: Awaited<ReturnType<Verifier['verify']>>
+    // A signed request that covers the body is checked on the whole body: read then (bounded),
+    // and forwarded from the buffer. Every other body streams through.
+    let body: Promise<Uint8Array | undefined> | undefined
+    original.resource.readBody = () => {
+      body ??= readNodeBody(req, maxBody)
+      return body
+    }
     try {
       original.resource.clientCertificate = certificateOf(req)
       verified = await verifier.verify(original.resource)
@@ -211,6 +222,7 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
       verified,
       origin: original.origin,
       trusted: trusted(req.socket.remoteAddress),
+      ...(body === undefined ? {} : { body: await body }),
     })
   }
 
