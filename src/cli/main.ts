@@ -12,6 +12,7 @@ import * as gatewayCommand from './commands/gateway.js'
 import * as inspectCommand from './commands/inspect.js'
 import * as keygenCommand from './commands/keygen.js'
 import * as migrateCommand from './commands/migrate.js'
+import * as popSignCommand from './commands/pop-sign.js'
 import * as proofCommand from './commands/proof.js'
 import * as serveCommand from './commands/serve.js'
 import { CliError, type CliIo, type Command, EXIT_USAGE, processIo } from './io.js'
@@ -30,6 +31,7 @@ const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   inspect: { summary: inspectCommand.summary, run: inspectCommand.inspect },
   gateway: { summary: gatewayCommand.summary, run: gatewayCommand.gateway },
   cert: { summary: certCommand.summary, run: certCommand.cert },
+  'pop-sign': { summary: popSignCommand.summary, run: popSignCommand.popSign },
 }
 
 function version(): string {
