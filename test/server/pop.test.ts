@@ -1,12 +1,18 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, hash } from 'node:crypto'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { decodeJwt } from 'jose'
 import * as oauth from 'oauth4webapi'
 import { createProof } from '../../src/bindings/dpop/proof.js'
 import { createPopSignature } from '../../src/bindings/pop/sign.js'
 import { verifyPopSignature } from '../../src/bindings/pop/verify.js'
+import { popFetch } from '../../src/client/pop-fetch.js'
 import { generateKeyPair } from '../../src/jose/generate.js'
+import { createMemoryReplayCache } from '../../src/replay/memory.js'
+import { protect } from '../../src/resource/adapters/node-http.js'
+import { createVerifier } from '../../src/resource/verifier.js'
 import { EXAMPLE_KEY_PARAM, EXAMPLE_PRIVATE_JWK } from '../bindings/pop/fixtures.js'
 import { authorizeInBrowser } from '../helpers/browser.js'
 import { startServer, type TestServer } from '../helpers/server.js'
@@ -295,5 +301,108 @@ describe('code flow and refresh with PoP keys', () => {
       policy: { required: ['m', 'u', 'p'] },
     })
     assert.deepEqual(verified.covered, ['m', 'u', 'p'])
+  })
+})
+
+describe('an oauth4webapi-driven code flow with the PoP parameters (wire format §1)', () => {
+  test('code, then refresh, each with token_type=pop; the token works at a protected API', async () => {
+    const issuer = new URL(t.issuer)
+    const insecure = { [oauth.allowInsecureRequests]: true }
+    const as = await oauth.processDiscoveryResponse(
+      issuer,
+      await oauth.discoveryRequest(issuer, { ...insecure, algorithm: 'oauth2' }),
+    )
+    const client: oauth.Client = { client_id: 'web' }
+    const clientAuth = oauth.ClientSecretBasic(SECRET)
+    const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+    const pop = {
+      token_type: 'pop',
+      alg: 'ES256',
+      key: b64({ ...pair.publicKey.export({ format: 'jwk' }), alg: 'ES256' }),
+    }
+    // oauth4webapi knows `bearer` and `dpop`; `pop` is a token type this flow recognizes.
+    const recognizedTokenTypes = { pop: () => {} }
+
+    const codeVerifier = oauth.generateRandomCodeVerifier()
+    const callback = await authorizeInBrowser(
+      t.issuer,
+      {
+        response_type: 'code',
+        client_id: 'web',
+        redirect_uri: CALLBACK,
+        scope: 'read',
+        code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifier),
+        code_challenge_method: 'S256',
+      },
+      ALICE,
+    )
+    const params = oauth.validateAuthResponse(as, client, callback)
+    const first = await oauth.processAuthorizationCodeResponse(
+      as,
+      client,
+      await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        clientAuth,
+        params,
+        CALLBACK,
+        codeVerifier,
+        { ...insecure, additionalParameters: pop },
+      ),
+      { recognizedTokenTypes },
+    )
+    assert.equal(first.token_type, 'pop')
+    assert.equal(first.alg, 'ES256')
+    assert.ok(first.refresh_token)
+    const second = await oauth.processRefreshTokenResponse(
+      as,
+      client,
+      await oauth.refreshTokenGrantRequest(as, client, clientAuth, first.refresh_token, {
+        ...insecure,
+        additionalParameters: pop,
+      }),
+      { recognizedTokenTypes },
+    )
+    assert.equal(second.token_type, 'pop')
+    const claims = decodeJwt(second.access_token)
+    assert.equal(claims.sub, 'alice')
+    assert.deepEqual(
+      (claims.cnf as { jwk: { x: string } }).jwk.x,
+      pair.publicKey.export({ format: 'jwk' }).x,
+    )
+
+    // A protected API that requires method, host and path to be signed.
+    const verifier = createVerifier({
+      issuer: t.issuer,
+      audience: claims.aud as string | string[],
+      replayCache: createMemoryReplayCache(),
+      pop: { required: ['m', 'u', 'p'] },
+    })
+    const api = createServer(
+      protect(verifier, (req, res) => {
+        res.end(JSON.stringify({ sub: req.keybound.subject, binding: req.keybound.binding }))
+      }),
+    )
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}/me`
+      const signed = popFetch({
+        key: pair.privateKey,
+        accessToken: second.access_token,
+        sign: { method: true, host: true, path: true },
+      })
+      const res = await signed(url)
+      assert.equal(res.status, 200)
+      assert.deepEqual(await res.json(), { sub: 'alice', binding: 'pop' })
+      // The first access token is bound to the same key, and works too.
+      const firstRes = await popFetch({
+        key: pair.privateKey,
+        accessToken: first.access_token,
+        sign: { method: true, host: true, path: true },
+      })(url)
+      assert.equal(firstRes.status, 200)
+    } finally {
+      await new Promise<void>((resolve) => api.close(() => resolve()))
+    }
   })
 })
