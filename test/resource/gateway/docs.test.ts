@@ -85,7 +85,7 @@ test('docs/resource/gateway.md lists every option, its default and its descripti
 test('the JSON examples of the doc are valid configurations', () => {
   const doc = readFileSync(DOC, 'utf8')
   const blocks = [...doc.matchAll(/```json\n([\s\S]*?)```/g)].map((match) => match[1] as string)
-  assert.equal(blocks.length, 2)
+  assert.equal(blocks.length, 3)
   for (const block of blocks) {
     const { warnings } = parseGatewayConfig(JSON.parse(block))
     assert.deepEqual(warnings, [])
