@@ -2,7 +2,8 @@
  * @module server/demo
  *
  * The embedded demo set-up used when `keybound serve` runs without a config file: a
- * confidential client that must use DPoP, a public client for the code flow and a user, with
+ * confidential client that must use DPoP, one that gets signed-request PoP tokens, a public
+ * client for the code flow and a user, with
  * fresh random credentials at every start, printed so that the README's walk-through works.
  */
 import { randomBytes } from 'node:crypto'
@@ -29,6 +30,13 @@ export function demoSetup(): DemoSetup {
           token_binding: 'dpop',
         },
         {
+          client_id: 'demo-pop',
+          client_name: 'keybound demo: confidential client with signed-request PoP tokens',
+          client_secret: secret,
+          grant_types: ['client_credentials'],
+          token_binding: 'pop',
+        },
+        {
           client_id: 'demo-app',
           client_name: 'keybound demo: public client for the code flow',
           token_endpoint_auth_method: 'none',
@@ -42,6 +50,7 @@ export function demoSetup(): DemoSetup {
     banner: (issuer) => `
 keybound demo set-up (new credentials at every start; pass --config FILE for your own):
   confidential client  demo-dpop / ${secret}   (client_credentials, token_binding: dpop)
+  confidential client  demo-pop / ${secret}    (client_credentials, token_binding: pop)
   public client        demo-app                 (authorization_code + PKCE, redirect http://localhost:3000/callback)
   user                 demo / ${password}
 

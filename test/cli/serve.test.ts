@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
+import { createServer as createHttpServer } from 'node:http'
+import { type AddressInfo, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -37,8 +38,13 @@ interface Running {
 }
 
 /** Runs `keybound serve ...args` in `cwd` and waits until it answers /healthz. */
-async function serve(args: string[], port: number, cwd = dir): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, 'serve', ...args], { cwd })
+function serve(args: string[], port: number, cwd = dir): Promise<Running> {
+  return start('serve', args, port, cwd)
+}
+
+/** Runs `keybound <command> ...args` in `cwd` and waits until it answers /healthz. */
+async function start(command: string, args: string[], port: number, cwd = dir): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, command, ...args], { cwd })
   let out = ''
   let err = ''
   child.stdout?.on('data', (d) => {
@@ -58,7 +64,7 @@ async function serve(args: string[], port: number, cwd = dir): Promise<Running> 
     await new Promise((r) => setTimeout(r, 100))
   }
   child.kill('SIGKILL')
-  throw new Error(`serve did not start: ${err}`)
+  throw new Error(`${command} did not start: ${err}`)
 }
 
 async function stop(running: Running): Promise<number | null> {
@@ -99,6 +105,87 @@ describe('keybound serve', () => {
       assert.ok(!logs.includes(Buffer.from(`demo-dpop:${secret}`).toString('base64')))
     } finally {
       assert.equal(await stop(running), 0)
+    }
+  })
+
+  test("the README's PoP walk-through: demo-pop, keygen's pop key, pop-sign through the gateway", async () => {
+    const port = await freePort()
+    const gatewayPort = await freePort()
+    const cwd = mkdtempSync(join(dir, 'pop-'))
+    const service = createHttpServer((_req, res) => res.end('from the service'))
+    await new Promise<void>((done) => service.listen(0, '127.0.0.1', done))
+    const upstream = `http://127.0.0.1:${(service.address() as AddressInfo).port}`
+    const running = await serve(['--port', String(port)], port)
+    let gateway: Running | undefined
+    try {
+      const secret = /demo-pop \/ (\S+)/.exec(running.stdout())?.[1]
+      assert.ok(secret, running.stdout())
+      const keygen = spawnSync(
+        process.execPath,
+        [BIN, 'keygen', '--alg', 'RS256', '--out', 'pop.json'],
+        { cwd, encoding: 'utf8' },
+      )
+      const key = /^pop key: (\S+)$/m.exec(keygen.stdout)?.[1]
+      assert.ok(key, keygen.stdout + keygen.stderr)
+      const api = `http://localhost:${gatewayPort}`
+      const res = await fetch(`http://127.0.0.1:${port}/token`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`demo-pop:${secret}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          token_type: 'pop',
+          alg: 'RS256',
+          key,
+          resource: api,
+        }),
+      })
+      const body = (await res.json()) as { access_token: string; token_type: string }
+      assert.equal(res.status, 200, JSON.stringify(body))
+      assert.equal(body.token_type, 'pop')
+      const token = body.access_token
+      gateway = await start(
+        'gateway',
+        [
+          '--upstream',
+          upstream,
+          '--issuer',
+          `http://localhost:${port}`,
+          '--audience',
+          api,
+          '--port',
+          String(gatewayPort),
+        ],
+        gatewayPort,
+        cwd,
+      )
+      const url = `${api}/orders?page=2`
+      const sign = spawnSync(
+        process.execPath,
+        [BIN, 'pop-sign', '--key', 'pop.json', '--token', token, '--method', 'GET', '--url', url],
+        { cwd, encoding: 'utf8' },
+      )
+      assert.equal(sign.status, 0, sign.stderr)
+      const authorization = sign.stdout.trim()
+      assert.match(authorization, /^PoP [\w-]+\.[\w-]+\.[\w-]+$/)
+      const signed = await fetch(url, { headers: { authorization } })
+      assert.equal(signed.status, 200)
+      assert.equal(await signed.text(), 'from the service')
+      const replayed = await fetch(url, { headers: { authorization } })
+      assert.equal(replayed.status, 401)
+      const bearer = await fetch(url, { headers: { authorization: `Bearer ${token}` } })
+      assert.equal(bearer.status, 401)
+      assert.equal(
+        bearer.headers.get('www-authenticate'),
+        'PoP error="invalid_token", error_description="a PoP-bound access token requires a ' +
+          'signed request", DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 EdDSA"',
+      )
+    } finally {
+      if (gateway) assert.equal(await stop(gateway), 0)
+      assert.equal(await stop(running), 0)
+      await new Promise<void>((done) => service.close(() => done()))
     }
   })
 

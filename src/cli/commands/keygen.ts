@@ -1,8 +1,9 @@
 /**
  * @module cli/commands/keygen
  *
- * `keybound keygen`: generates a DPoP key pair and writes the private JWK, with `alg` and `kid`
- * (the RFC 7638 thumbprint, the `jkt` a server binds tokens to).
+ * `keybound keygen`: generates a key pair and writes the private JWK, with `alg` and `kid`
+ * (the RFC 7638 thumbprint, the `jkt` a server binds DPoP tokens to). For the algs signed
+ * requests use, it also prints the `key` parameter of a `token_type=pop` token request.
  */
 import { exportJWK } from 'jose'
 import { ASYMMETRIC_ALGS } from '../../jose/algs.js'
@@ -17,7 +18,9 @@ export const usage = `Usage: keybound keygen [--alg ALG] [--out FILE [--force]]
 
 Generates a key pair and writes the private JWK, with "alg" and "kid" (its RFC 7638
 thumbprint), to FILE with mode 0600, or to stdout without --out. The public JWK and its
-thumbprint (jkt) are printed to stdout with --out, else to stderr. RSA keys are 2048 bits.
+thumbprint (jkt) are printed to stdout with --out, else to stderr; for RS, PS and ES algs also
+"pop key", the public JWK in base64url: the "key" of a token_type=pop token request (signed
+requests, docs/bindings/pop.md). RSA keys are 2048 bits.
 
 Options:
   --alg ALG     ${ASYMMETRIC_ALGS.join(', ')} (default ES256)
@@ -48,7 +51,12 @@ export async function keygen(argv: readonly string[], io: CliIo = processIo): Pr
   const kid = jwkThumbprint(publicJwk)
   const privateJwk = { ...(await exportJWK(pair.privateKey)), alg, kid }
   const privateText = `${JSON.stringify(privateJwk, null, 2)}\n`
-  const info = `public jwk: ${JSON.stringify({ ...publicJwk, alg, kid })}\njkt: ${kid}\n`
+  const publicText = JSON.stringify({ ...publicJwk, alg, kid })
+  // The `key` form field of a PoP token request (wire format §1.1): base64url of the JWK's JSON.
+  const popKey = /^(RS|PS|ES)\d+$/.test(alg)
+    ? `pop key: ${Buffer.from(publicText).toString('base64url')}\n`
+    : ''
+  const info = `public jwk: ${publicText}\njkt: ${kid}\n${popKey}`
 
   if (values.out === undefined) {
     io.out(privateText)
