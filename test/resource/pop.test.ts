@@ -12,6 +12,7 @@ import { CompactSign } from 'jose'
 import { createPopSignature, type PopSignParts } from '../../src/bindings/pop/sign.js'
 import { createMemoryReplayCache } from '../../src/replay/memory.js'
 import { protect } from '../../src/resource/adapters/node-http.js'
+import { createVerifierMetrics } from '../../src/resource/metrics.js'
 import type { VerifierOptions } from '../../src/resource/options.js'
 import { createVerifier } from '../../src/resource/verifier.js'
 import { startServer, type TestServer } from '../helpers/server.js'
@@ -407,6 +408,31 @@ describe('the PoP challenge', () => {
       assert.equal(
         res.challenge,
         'DPoP algs="ES256 ES384 ES512 PS256 PS384 PS512 EdDSA", Bearer, PoP',
+      )
+    } finally {
+      await api.close()
+    }
+  })
+})
+
+describe('metrics', () => {
+  test('verified and refused signed requests are counted with binding="pop" and the reason', async () => {
+    const metrics = createVerifierMetrics()
+    const api = await startApi({ ...RECOMMENDED, metrics })
+    try {
+      const key = keyFor('ES256')
+      const token = await popToken(key, 'ES256')
+      assert.equal((await send(api, key, token)).status, 200)
+      const tampered = await send(api, key, token, {}, (r) => ({ ...r, path: '/elsewhere' }))
+      assert.equal(tampered.status, 401)
+      const text = await metrics.registry.metrics()
+      assert.match(
+        text,
+        /keybound_resource_requests_total\{outcome="verified",binding="pop",reason="ok"\} 1/,
+      )
+      assert.match(
+        text,
+        /keybound_resource_requests_total\{outcome="refused",binding="pop",reason="p_mismatch"\} 1/,
       )
     } finally {
       await api.close()
