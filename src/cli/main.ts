@@ -46,7 +46,8 @@ function usage(): string {
     .join('\n')
   return `Usage: keybound <command> [options]
 
-Sender-constrained OAuth 2.0 tokens: the authorization server, DPoP (RFC 9449) keys and proofs.
+Sender-constrained OAuth 2.0 tokens (DPoP, mutual TLS, signed-request PoP): the authorization
+server, the verifying gateway, and the client's keys, proofs, certificates and signatures.
 
 Commands:
 ${list}
