@@ -351,6 +351,17 @@ describe('signed requests with a cnf.jwk token', () => {
     }
   })
 
+  test('two pop_access_token fields: 400 invalid_request', async () => {
+    const res = await fetchApi(api, undefined, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'pop_access_token=a.b.c&pop_access_token=d.e.f',
+    })
+    assert.equal(res.status, 400)
+    assert.equal(res.body?.error, 'invalid_request')
+    assert.equal(lastReason(api), 'multiple_pop_tokens')
+  })
+
   test('a reference token resolved by introspection keeps its cnf.jwk', async () => {
     const introspecting = await startApi({
       ...RECOMMENDED,
