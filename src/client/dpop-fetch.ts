@@ -9,6 +9,7 @@ import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { type SigningKey, toKeyPair } from '../jose/keys.js'
 import { dpopChallengeError } from './challenge.js'
+import { requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 import { useDPoPNonce } from './use-dpop-nonce.js'
 
@@ -38,30 +39,6 @@ export interface DPoPFetchOptions {
 
 /** A function with `fetch`'s signature that sends every request with a DPoP proof. */
 export type DPoPFetch = (input: string | URL | Request, init?: RequestInit) => Promise<Response>
-
-/** The Fetch standard's "normalize a method": these six are upper-cased, others sent as given. */
-const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
-
-function normalizeMethod(method: string): string {
-  const upper = method.toUpperCase()
-  return NORMALIZED_METHODS.has(upper) ? upper : method
-}
-
-const isRequest = (input: unknown): input is Request =>
-  typeof input === 'object' && input !== null && !(input instanceof URL) && 'url' in input
-
-/** The URL, method, headers and body a `fetch(input, init)` call would send. */
-function requestOf(input: string | URL | Request, init: RequestInit) {
-  const request = isRequest(input) ? input : undefined
-  // A relative URL is resolved as `fetch` does: against the document's (or worker's) location.
-  const base = (globalThis as { location?: { href: string } }).location?.href
-  return {
-    url: new URL(request ? request.url : input instanceof URL ? input.href : input, base),
-    method: normalizeMethod(init.method ?? request?.method ?? 'GET'),
-    headers: init.headers ?? request?.headers,
-    body: init.body ?? request?.body ?? null,
-  }
-}
 
 /** The access token of an `Authorization: DPoP <token>` header the caller set. */
 function dpopTokenOf(headers: Headers): string | undefined {

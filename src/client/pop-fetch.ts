@@ -14,6 +14,7 @@ import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { parseChallenges } from './challenge.js'
 import type { AccessTokenSource, FetchLike } from './dpop-fetch.js'
+import { requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 
 /**
@@ -85,17 +86,6 @@ export interface PopRequestToSign {
   /** The body as given to `fetch`; `null` or `undefined` without one. */
   readonly body?: unknown
 }
-
-/** The Fetch standard's "normalize a method": these six are upper-cased, others sent as given. */
-const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
-
-function normalizeMethod(method: string): string {
-  const upper = method.toUpperCase()
-  return NORMALIZED_METHODS.has(upper) ? upper : method
-}
-
-const isRequest = (input: unknown): input is Request =>
-  typeof input === 'object' && input !== null && !(input instanceof URL) && 'url' in input
 
 /** The access token of an `Authorization: PoP <token>` header the caller set (§2.1). */
 function popTokenOf(headers: Headers): string | undefined {
@@ -221,13 +211,8 @@ export function popFetch(options: PopFetchOptions): PopFetch {
   const send: FetchLike = options.fetch ?? ((input, init) => globalThis.fetch(input, init))
 
   return async function fetchWithPoP(input, init = {}) {
-    const request = isRequest(input) ? input : undefined
-    // A relative URL is resolved as `fetch` does: against the document's (or worker's) location.
-    const base = (globalThis as { location?: { href: string } }).location?.href
-    const url = new URL(request ? request.url : input instanceof URL ? input.href : input, base)
-    const method = normalizeMethod(init.method ?? request?.method ?? 'GET')
-    const headers = new Headers(init.headers ?? request?.headers)
-    const body = init.body ?? request?.body ?? null
+    const { url, method, body, ...described } = requestOf(input, init)
+    const headers = new Headers(described.headers)
     let accessToken =
       options.accessToken ??
       (tokenSource ? await tokenSource.getAccessToken() : popTokenOf(headers))
