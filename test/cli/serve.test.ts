@@ -97,7 +97,11 @@ describe('keybound serve', () => {
       assert.equal(res.status, 200, JSON.stringify(body))
       assert.equal(body.token_type, 'DPoP')
       assert.equal(decodeJwt(body.access_token as string).iss, issuer)
-      // Logs are JSON with a request id and hold no credential.
+      // Logs are JSON with a request id and hold no credential (pino may write them after the
+      // answer).
+      for (let i = 0; i < 50 && !/"reqId"/.test(running.stdout()); i++) {
+        await new Promise((r) => setTimeout(r, 100))
+      }
       const logs = running.stdout()
       assert.match(logs, /"reqId":"[0-9a-f-]{36}"/)
       assert.ok(!logs.includes(dpop), 'the proof must not be logged')

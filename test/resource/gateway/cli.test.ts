@@ -117,7 +117,11 @@ describe('keybound gateway', () => {
       assert.deepEqual(rawValues(seen?.rawHeaders ?? [], 'X-Keybound-Subject'), ['svc'])
       const refused = await call(`http://127.0.0.1:${port}/cli`)
       assert.equal(refused.status, 401)
-      // warn: the refusal is logged as one JSON line, without the token.
+      // warn: the refusal is logged as one JSON line, without the token. pino writes it
+      // asynchronously: it may reach the pipe after the answer.
+      for (let i = 0; i < 50 && !running.stdout().includes('missing_token'); i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100))
+      }
       const lines = running
         .stdout()
         .trim()
