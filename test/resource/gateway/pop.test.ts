@@ -159,3 +159,45 @@ describe('the gateway and signed requests', () => {
     assert.match(res.headers.get('www-authenticate') ?? '', /, PoP$/)
   })
 })
+
+describe('forward-auth and signed requests', () => {
+  test("nginx's sub-request: the signature is checked against the original method, host, path and query", async () => {
+    const auth = await startGateway(as, {
+      mode: 'forward-auth',
+      trustProxy: ['127.0.0.1'],
+      pop: { required: ['m', 'u', 'p', 'q'] },
+    })
+    try {
+      const original = 'https://api.example/orders/7?expand=items'
+      let authorization = ''
+      await popFetch({
+        key,
+        accessToken: token,
+        sign: { method: true, host: true, path: true, query: true },
+        fetch: async (_input, init) => {
+          authorization = new Headers(init?.headers).get('authorization') ?? ''
+          return new Response(null, { status: 204 })
+        },
+      })(original, { method: 'DELETE' })
+      const subRequest = (uri: string) =>
+        fetch(`${auth.url}/_keybound/auth`, {
+          headers: {
+            'x-original-method': 'DELETE',
+            'x-original-uri': uri,
+            'x-forwarded-proto': 'https',
+            'x-forwarded-host': 'api.example',
+            authorization,
+          },
+        })
+      const ok = await subRequest('/orders/7?expand=items')
+      assert.equal(ok.status, 200)
+      assert.equal(ok.headers.get('x-keybound-binding'), 'pop')
+      // The same signature for another original query is refused (a replay would be too).
+      const other = await subRequest('/orders/7?expand=all')
+      assert.equal(other.status, 401)
+      assert.match(other.headers.get('www-authenticate') ?? '', /^PoP error="invalid_token"/)
+    } finally {
+      await auth.close()
+    }
+  })
+})
