@@ -9,7 +9,7 @@ import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { type SigningKey, toKeyPair } from '../jose/keys.js'
 import { dpopChallengeError } from './challenge.js'
-import { requestOf } from './fetch-request.js'
+import { discard, requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 import { useDPoPNonce } from './use-dpop-nonce.js'
 
@@ -43,14 +43,6 @@ export type DPoPFetch = (input: string | URL | Request, init?: RequestInit) => P
 /** The access token of an `Authorization: DPoP <token>` header the caller set. */
 function dpopTokenOf(headers: Headers): string | undefined {
   return /^DPoP +(\S+) *$/i.exec(headers.get('authorization') ?? '')?.[1]
-}
-
-async function discard(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel()
-  } catch {
-    // Nothing to free.
-  }
 }
 
 /**

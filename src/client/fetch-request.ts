@@ -2,7 +2,8 @@
  * @module client/fetch-request
  *
  * What a `fetch(input, init)` call would send, read before it is sent: the proof of
- * `dpopFetch` and the signature of `popFetch` both describe that request.
+ * `dpopFetch` and the signature of `popFetch` both describe that request. And the response a
+ * retry replaces, freed.
  */
 
 /** The Fetch standard's "normalize a method": these six are upper-cased, others sent as given. */
@@ -26,5 +27,14 @@ export function requestOf(input: string | URL | Request, init: RequestInit) {
     method: normalizeMethod(init.method ?? request?.method ?? 'GET'),
     headers: init.headers ?? request?.headers,
     body: init.body ?? request?.body ?? null,
+  }
+}
+
+/** Frees the body of a response that is not returned (a retry replaces it). */
+export async function discard(response: Response): Promise<void> {
+  try {
+    await response.body?.cancel()
+  } catch {
+    // Nothing to free.
   }
 }

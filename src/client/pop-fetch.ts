@@ -14,7 +14,7 @@ import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { parseChallenges } from './challenge.js'
 import type { AccessTokenSource, FetchLike } from './dpop-fetch.js'
-import { requestOf } from './fetch-request.js'
+import { discard, requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 
 /**
@@ -165,14 +165,6 @@ function popChallengeError(response: Response): string | undefined {
   const header = response.headers.get('www-authenticate')
   if (header === null) return undefined
   return parseChallenges(header).find((challenge) => challenge.scheme === 'pop')?.params.error
-}
-
-async function discard(response: Response): Promise<void> {
-  try {
-    await response.body?.cancel()
-  } catch {
-    // Nothing to free.
-  }
 }
 
 /**
