@@ -8,7 +8,7 @@
  */
 import { PopSignatureError } from '../bindings/pop/errors.js'
 import {
-  decodePopJws,
+  type DecodedPopJws,
   type PopPolicy,
   type PopRequest,
   type VerifiedPopSignature,
@@ -30,12 +30,12 @@ export interface SignedRequestSource {
  * The access token of a signed request: its `at` (wire format §3.2), read before the JWS is
  * verified, since the key that verifies it is in the token.
  *
- * @throws {PopSignatureError} `malformed_jws`, `bad_json`… or `at_invalid`.
+ * @throws {PopSignatureError} `at_invalid`.
  */
-export function accessTokenOf(jws: string): string {
-  const { payload } = decodePopJws(jws)
-  if (typeof payload.at !== 'string' || payload.at === '') throw new PopSignatureError('at_invalid')
-  return payload.at
+export function accessTokenOf(signed: DecodedPopJws): string {
+  const { at } = signed.payload
+  if (typeof at !== 'string' || at === '') throw new PopSignatureError('at_invalid')
+  return at
 }
 
 const FORM = /^application\/x-www-form-urlencoded\s*(;|$)/i
@@ -125,7 +125,7 @@ function signedHeaders(
  *   give it (a body parser consumed it without keeping the bytes: a set-up mistake, logged).
  */
 export async function verifySignedRequest(
-  jws: string,
+  signed: DecodedPopJws,
   options: {
     request: SignedRequestSource
     url: () => string
@@ -136,7 +136,7 @@ export async function verifySignedRequest(
   },
 ): Promise<VerifiedPopSignature> {
   const { request, policy } = options
-  const { payload } = decodePopJws(jws)
+  const { payload } = signed
   let body: Uint8Array | undefined
   if (payload.b !== undefined || policy.required?.includes('b')) {
     body = await request.readBody?.()
@@ -162,7 +162,7 @@ export async function verifySignedRequest(
     headers: signedHeaders(request.headers, payload.h, policy),
     ...(body === undefined ? {} : { body }),
   }
-  return verifyPopSignature(jws, {
+  return verifyPopSignature(signed, {
     cnfJwk: options.cnfJwk,
     request: popRequest,
     policy,

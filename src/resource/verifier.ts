@@ -20,7 +20,11 @@ import {
 import { checkCertificateBinding } from '../bindings/mtls/present.js'
 import type { ClientCertificate } from '../bindings/mtls/thumbprint.js'
 import { PopSignatureError } from '../bindings/pop/errors.js'
-import type { VerifiedPopSignature } from '../bindings/pop/verify.js'
+import {
+  type DecodedPopJws,
+  decodePopJws,
+  type VerifiedPopSignature,
+} from '../bindings/pop/verify.js'
 import { OAuthError } from '../errors.js'
 import { headerOf, type RequestHeaders, readCredentials } from './authorization.js'
 import { wwwAuthenticate } from './challenge.js'
@@ -265,8 +269,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     let credentials = readCredentials(request.headers)
     const dpopHeader = headerOf(request.headers, 'dpop')
     if (credentials === undefined && headerOf(request.headers, 'authorization') === undefined) {
-      const signed = await formSignedRequest(request)
-      if (signed !== undefined) credentials = { scheme: 'PoP', token: signed }
+      const fromForm = await formSignedRequest(request)
+      if (fromForm !== undefined) credentials = { scheme: 'PoP', token: fromForm }
     }
     if (credentials === undefined) {
       throw new ResourceError('invalid_request', {
@@ -277,9 +281,12 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     state.scheme = credentials.scheme
     // A signed request carries the access token in `at` (wire format §3.1).
-    if (credentials.scheme === 'PoP') state.binding = 'pop'
-    const token =
-      credentials.scheme === 'PoP' ? accessTokenOf(credentials.token) : credentials.token
+    let signed: DecodedPopJws | undefined
+    if (credentials.scheme === 'PoP') {
+      state.binding = 'pop'
+      signed = decodePopJws(credentials.token)
+    }
+    const token = signed === undefined ? credentials.token : accessTokenOf(signed)
     if (credentials.scheme === 'Bearer' && dpopHeader !== undefined) {
       // RFC 9449 §7.2: a DPoP proof belongs with the DPoP scheme; sent with Bearer the request
       // is ambiguous, and a downgrade attempt as often as a client bug.
@@ -349,7 +356,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (jwk !== undefined) {
       state.binding = 'pop'
       // A key-bound token is worth nothing without the signature made with that key.
-      if (credentials.scheme !== 'PoP') {
+      if (signed === undefined) {
         state.scheme = 'PoP'
         throw invalidToken(
           'pop_bound_as_bearer',
@@ -359,7 +366,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           },
         )
       }
-      signature = await verifySignedRequest(credentials.token, {
+      signature = await verifySignedRequest(signed, {
         request,
         url: () => requestUrl(request, urlPolicy),
         accessToken: token,

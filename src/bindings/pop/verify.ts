@@ -104,13 +104,15 @@ const DEFAULT_ALGS: readonly AsymmetricAlg[] = [
 const PARTS: readonly PopPart[] = ['m', 'u', 'p', 'q', 'h', 'b']
 
 /** Splits and decodes the compact JWS; header and payload are strict JSON objects. */
-export function decodePopJws(jws: string): {
-  header: JsonObject
-  payload: JsonObject
-  signingInput: string
-  signature: Buffer
-  signaturePart: string
-} {
+export interface DecodedPopJws {
+  readonly header: JsonObject
+  readonly payload: JsonObject
+  readonly signingInput: string
+  readonly signature: Buffer
+  readonly signaturePart: string
+}
+
+export function decodePopJws(jws: string): DecodedPopJws {
   const parts = jws.split('.')
   if (parts.length !== 3) throw new PopSignatureError('malformed_jws')
   const [h, p, s] = parts as [string, string, string]
@@ -263,14 +265,15 @@ function requestHeaderPairs(request: PopRequest, names?: readonly string[]): Pop
  * @throws {PopSignatureError} with the reason of the first failed check.
  */
 export async function verifyPopSignature(
-  jws: string,
+  jws: string | DecodedPopJws,
   options: VerifyPopSignatureOptions,
 ): Promise<VerifiedPopSignature> {
   const policy = options.policy ?? {}
   const window = policy.window ?? 300
   const compat = policy.compat === true
   const required = policy.required ?? []
-  const { header, payload, signingInput, signature, signaturePart } = decodePopJws(jws)
+  const { header, payload, signingInput, signature, signaturePart } =
+    typeof jws === 'string' ? decodePopJws(jws) : jws
   const alg = checkAlg(header, options.cnfJwk, policy.algs ?? DEFAULT_ALGS)
   let key: ReturnType<typeof importPublicJwk>
   try {
