@@ -10,6 +10,7 @@ import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import fc from 'fast-check'
 import { createProof } from '../../src/bindings/dpop/proof.js'
+import { createPopSignature } from '../../src/bindings/pop/sign.js'
 import { jwkThumbprint, type PublicJwk } from '../../src/jose/jwk.js'
 import { createMemoryReplayCache } from '../../src/replay/memory.js'
 import { createRedisReplayCache } from '../../src/replay/redis.js'
@@ -57,7 +58,18 @@ describe('verify() under arbitrary input', () => {
     const verifier = newVerifier()
     const headerValue = fc.oneof(
       fc.string({ maxLength: 200 }),
-      fc.constantFrom('DPoP ', 'Bearer ', 'DPoP a.b.c', 'Bearer ===', 'dpop x', 'Basic abc'),
+      fc.constantFrom(
+        'DPoP ',
+        'Bearer ',
+        'DPoP a.b.c',
+        'Bearer ===',
+        'dpop x',
+        'Basic abc',
+        'PoP ',
+        'PoP a.b.c',
+        'pop e30.e30.e30',
+        `PoP e30.${Buffer.from('{"at":"x","ts":1}').toString('base64url')}.e30`,
+      ),
       fc.array(fc.string({ maxLength: 40 }), { maxLength: 3 }),
     )
     await fc.assert(
@@ -105,6 +117,40 @@ describe('verify() under arbitrary input', () => {
         }
         await assert.rejects(
           verifier.verify({ method: 'GET', url: '/a', headers, remoteAddress: '127.0.0.1' }),
+          (error: unknown) => error instanceof ResourceError && error.status < 500,
+        )
+      }),
+      { numRuns: 300 },
+    )
+  })
+})
+
+describe('signed requests (PoP) under arbitrary input', () => {
+  test('one character changed anywhere in a genuine signed request: refused, never a 500', async () => {
+    const verifier = newVerifier()
+    const { d: _, ...jwk } = key.privateKey.export({ format: 'jwk' })
+    const sign = async () => {
+      const token = issuer.token({ cnf: { jwk: { ...jwk, alg: 'ES256' } } })
+      return createPopSignature({
+        key: key.privateKey,
+        accessToken: token,
+        sign: { method: 'GET', host: 'api.example', path: '/a', query: '?x=1' },
+      })
+    }
+    const request = (jws: string) => ({
+      method: 'GET',
+      url: '/a?x=1',
+      headers: { host: 'api.example', authorization: `PoP ${jws}` },
+      remoteAddress: '127.0.0.1',
+    })
+    // The genuine one passes, so every refusal below is the mutation's doing.
+    assert.equal((await verifier.verify(request(await sign()))).binding, 'pop')
+    await fc.assert(
+      fc.asyncProperty(fc.nat(), fc.nat(), async (position, code) => {
+        const mutated = mutate(await sign(), position, code)
+        fc.pre(mutated !== undefined)
+        await assert.rejects(
+          verifier.verify(request(mutated as string)),
           (error: unknown) => error instanceof ResourceError && error.status < 500,
         )
       }),
