@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict'
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { CompactSign } from 'jose'
 import { createPopSignature, type PopSignParts } from '../../src/bindings/pop/sign.js'
@@ -349,6 +349,29 @@ describe('signed requests with a cnf.jwk token', () => {
     } finally {
       await lenient.close()
     }
+  })
+
+  test('a client that hangs up in the middle of a covered body is a refusal, not a failure', async () => {
+    const key = keyFor('ES256')
+    const token = await popToken(key, 'ES256')
+    const { host, port } = new URL(api.url)
+    const jws = await createPopSignature({
+      key,
+      accessToken: token,
+      sign: { method: 'POST', host, path: '/orders/42', body: 'x'.repeat(100) },
+    })
+    const socket = connect(Number(port), '127.0.0.1')
+    await new Promise((resolve) => socket.once('connect', resolve))
+    socket.write(
+      `POST /orders/42 HTTP/1.1\r\nHost: ${host}\r\nAuthorization: PoP ${jws}\r\n` +
+        `Content-Length: 100\r\n\r\n${'x'.repeat(10)}`,
+    )
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    socket.destroy()
+    for (let i = 0; i < 50 && lastReason(api) !== 'body_unreadable'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    assert.equal(lastReason(api), 'body_unreadable')
   })
 
   test('two pop_access_token fields: 400 invalid_request', async () => {

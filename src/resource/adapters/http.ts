@@ -85,7 +85,8 @@ function hasBody(req: IncomingMessage): boolean {
  * - `undefined` when a parser consumed it and kept nothing: the verifier refuses the signature
  *   (`body_unavailable`) and logs why.
  *
- * @throws {ResourceError} 413 `invalid_request` for a body over the limit.
+ * @throws {ResourceError} 413 `invalid_request` for a body over the limit, 400 for a body the
+ *   client did not finish sending.
  */
 export async function readNodeBody(
   req: IncomingMessage,
@@ -98,18 +99,31 @@ export async function readNodeBody(
   if (req.readableDidRead || req.readableEnded) return undefined
   const chunks: Buffer[] = []
   let size = 0
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length
-    if (size > limit) {
-      throw new ResourceError('invalid_request', {
-        status: 413,
-        description: 'the request body is too large to check its signature',
-        reason: 'body_too_large',
-        binding: 'pop',
-        detail: `over ${limit} bytes`,
-      })
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length
+      if (size > limit) {
+        throw new ResourceError('invalid_request', {
+          status: 413,
+          description: 'the request body is too large to check its signature',
+          reason: 'body_too_large',
+          binding: 'pop',
+          detail: `over ${limit} bytes`,
+        })
+      }
+      chunks.push(chunk as Buffer)
     }
-    chunks.push(chunk as Buffer)
+  } catch (error) {
+    if (error instanceof ResourceError) throw error
+    // The client went away (or the stream broke) mid-body: a refusal like any other, logged as
+    // one, rather than an unexpected failure.
+    throw new ResourceError('invalid_request', {
+      status: 400,
+      description: 'the request body could not be read',
+      reason: 'body_unreadable',
+      binding: 'pop',
+      detail: (error as Error).message,
+    })
   }
   const body = Buffer.concat(chunks)
   kept.rawBody = body
