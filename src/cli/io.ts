@@ -15,6 +15,7 @@ import {
   MIN_RSA_MODULUS_BITS,
 } from '../jose/algs.js'
 import { checkPublicJwk, type PublicJwk } from '../jose/jwk.js'
+import { algForKey } from '../jose/keys.js'
 
 /** Exit code of a usage or input error (a missing file, a bad flag, a malformed key). */
 export const EXIT_USAGE = 2
@@ -205,6 +206,46 @@ export function readPrivateJwk(path: string): PrivateKeyFile {
     Object.entries({ kty, crv, x, y, n, e }).filter(([, v]) => v !== undefined),
   ) as unknown as PublicJwk
   return { jwk, privateKey, publicJwk }
+}
+
+/** `--url`: an absolute http(s) URL. */
+export function parseHttpUrl(value: string): URL {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    throw new CliError(`--url is not an absolute URL: ${value}`)
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new CliError(`--url must be an http or https URL: ${value}`)
+  }
+  return url
+}
+
+/**
+ * The alg to sign with: `--alg`, else the key file's own `alg` member, else the one that fits
+ * the key (ES256 for P-256, RS256 for RSA, ...).
+ */
+export function signingAlg(
+  path: string,
+  key: KeyObject,
+  explicit: string | undefined,
+  jwkAlg: unknown,
+): AsymmetricAlg {
+  if (explicit !== undefined) return parseAlg(explicit)
+  if (jwkAlg !== undefined) {
+    if (!isAsymmetricAlg(jwkAlg)) {
+      throw new CliError(
+        `key file ${path} has unsupported "alg" ${JSON.stringify(jwkAlg)} (allowed: ${ASYMMETRIC_ALGS.join(', ')}; or pass --alg)`,
+      )
+    }
+    return jwkAlg
+  }
+  try {
+    return algForKey(key)
+  } catch (err) {
+    throw new CliError(`key file ${path}: ${(err as Error).message}`)
+  }
 }
 
 /** Refuses an `alg` that does not fit the key (type, curve, RSA modulus size). */

@@ -10,20 +10,20 @@ import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createPopSignature } from '../../bindings/pop/sign.js'
 import { type PopFetchSign, popSignParts } from '../../client/pop-fetch.js'
-import { ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
+import { ALGS } from '../../jose/algs.js'
 import type { PublicJwk } from '../../jose/jwk.js'
-import { algForKey } from '../../jose/keys.js'
 import {
   CliError,
   type CliIo,
   checkAlgFitsKey,
   fsReason,
-  parseAlg,
   parseCommandArgs,
+  parseHttpUrl,
   parseNumber,
   processIo,
   readPrivateJwk,
   required,
+  signingAlg,
 } from '../io.js'
 
 export const summary = 'sign a request with a PoP key (Authorization: PoP, IdentityServer3)'
@@ -73,19 +73,6 @@ const OPTIONS = {
   jws: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
-
-function parseUrl(value: string): URL {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new CliError(`--url is not an absolute URL: ${value}`)
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new CliError(`--url must be an http or https URL: ${value}`)
-  }
-  return url
-}
 
 function parseParts(value: string | undefined): readonly Part[] {
   if (value === undefined) return DEFAULT_PARTS
@@ -144,29 +131,6 @@ function readKey(path: string): { key: KeyObject; publicJwk: PublicJwk; jwkAlg?:
   return { key, publicJwk }
 }
 
-function chooseAlg(path: string, key: KeyObject, explicit: string | undefined, jwkAlg: unknown) {
-  let alg: AsymmetricAlg
-  if (explicit !== undefined) alg = parseAlg(explicit)
-  else if (jwkAlg !== undefined) {
-    if (!isAsymmetricAlg(jwkAlg)) {
-      throw new CliError(
-        `key file ${path} has unsupported "alg" ${JSON.stringify(jwkAlg)} (or pass --alg)`,
-      )
-    }
-    alg = jwkAlg
-  } else {
-    try {
-      alg = algForKey(key)
-    } catch (err) {
-      throw new CliError(`key file ${path}: ${(err as Error).message}`)
-    }
-  }
-  if (ALGS[alg].kty === 'OKP') {
-    throw new CliError(`alg ${alg} cannot sign PoP requests: use an RSA (RS256) or EC key`)
-  }
-  return alg
-}
-
 export async function popSign(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const { values } = parseCommandArgs('pop-sign', argv, OPTIONS)
   if (values.help) {
@@ -183,7 +147,7 @@ export async function popSign(argv: readonly string[], io: CliIo = processIo): P
       : required(values.token, 'token', 'pop-sign')
   if (accessToken === '') throw new CliError('the access token is empty')
   const method = required(values.method, 'method', 'pop-sign')
-  const url = parseUrl(required(values.url, 'url', 'pop-sign'))
+  const url = parseHttpUrl(required(values.url, 'url', 'pop-sign'))
   const headers = parseHeaders(values.header ?? [])
   if (values.body !== undefined && values['body-file'] !== undefined) {
     throw new CliError('give --body or --body-file, not both')
@@ -197,7 +161,10 @@ export async function popSign(argv: readonly string[], io: CliIo = processIo): P
     values.ts === undefined ? undefined : parseNumber(values.ts, 'ts', { integer: true, min: 1 })
 
   const { key, publicJwk, jwkAlg } = readKey(keyPath)
-  const alg = chooseAlg(keyPath, key, values.alg, jwkAlg)
+  const alg = signingAlg(keyPath, key, values.alg, jwkAlg)
+  if (ALGS[alg].kty === 'OKP') {
+    throw new CliError(`alg ${alg} cannot sign PoP requests: use an RSA (RS256) or EC key`)
+  }
   checkAlgFitsKey(alg, publicJwk)
 
   const sign: PopFetchSign = {

@@ -5,18 +5,17 @@
  * alone on one line, for `curl -H "DPoP: $(keybound proof ...)"`.
  */
 import { createProof } from '../../bindings/dpop/proof.js'
-import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { algForKey } from '../../jose/keys.js'
 import {
   CliError,
   type CliIo,
   checkAlgFitsKey,
-  parseAlg,
   parseCommandArgs,
+  parseHttpUrl,
   parseNumber,
   processIo,
   readPrivateJwk,
   required,
+  signingAlg,
 } from '../io.js'
 
 export const summary = 'create a DPoP proof for a request'
@@ -50,19 +49,6 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-function parseUrl(value: string): URL {
-  let url: URL
-  try {
-    url = new URL(value)
-  } catch {
-    throw new CliError(`--url is not an absolute URL: ${value}`)
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw new CliError(`--url must be an http or https URL: ${value}`)
-  }
-  return url
-}
-
 export async function proof(argv: readonly string[], io: CliIo = processIo): Promise<number> {
   const { values } = parseCommandArgs('proof', argv, OPTIONS)
   if (values.help) {
@@ -71,29 +57,13 @@ export async function proof(argv: readonly string[], io: CliIo = processIo): Pro
   }
   const keyPath = required(values.key, 'key', 'proof')
   const method = required(values.method, 'method', 'proof')
-  const url = parseUrl(required(values.url, 'url', 'proof'))
+  const url = parseHttpUrl(required(values.url, 'url', 'proof'))
   const iat =
     values.iat === undefined ? undefined : parseNumber(values.iat, 'iat', { integer: true, min: 0 })
   if (values.jti === '') throw new CliError('--jti must not be empty')
-  const explicitAlg = values.alg === undefined ? undefined : parseAlg(values.alg)
 
   const { jwk, privateKey, publicJwk } = readPrivateJwk(keyPath)
-  let alg: AsymmetricAlg
-  if (explicitAlg !== undefined) alg = explicitAlg
-  else if (jwk.alg !== undefined) {
-    if (!isAsymmetricAlg(jwk.alg)) {
-      throw new CliError(
-        `key file ${keyPath} has unsupported "alg" ${JSON.stringify(jwk.alg)} (allowed: ${ASYMMETRIC_ALGS.join(', ')}; or pass --alg)`,
-      )
-    }
-    alg = jwk.alg
-  } else {
-    try {
-      alg = algForKey(privateKey)
-    } catch (err) {
-      throw new CliError(`key file ${keyPath}: ${(err as Error).message}`)
-    }
-  }
+  const alg = signingAlg(keyPath, privateKey, values.alg, jwk.alg)
   checkAlgFitsKey(alg, publicJwk)
 
   const dpop = await createProof({
