@@ -5,11 +5,10 @@
  * and used (§8, §9), and the retries the protocol calls for, each at most once.
  */
 import { createProof } from '../bindings/dpop/proof.js'
-import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { type SigningKey, toKeyPair } from '../jose/keys.js'
 import { dpopChallengeError } from './challenge.js'
-import { discard, requestOf } from './fetch-request.js'
+import { checkTokenOptions, discard, requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 import { useDPoPNonce } from './use-dpop-nonce.js'
 
@@ -68,18 +67,7 @@ function dpopTokenOf(headers: Headers): string | undefined {
  * @see https://www.rfc-editor.org/rfc/rfc9449#section-9
  */
 export function dpopFetch(options: DPoPFetchOptions): DPoPFetch {
-  if (typeof options !== 'object' || options === null) {
-    throw new CodedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
-  }
-  if (options.accessToken !== undefined && options.tokenSource !== undefined) {
-    throw new CodedTypeError(
-      'give "accessToken" or "tokenSource", not both',
-      'ERR_INVALID_ARG_VALUE',
-    )
-  }
-  if (options.accessToken !== undefined && typeof options.accessToken !== 'string') {
-    throw new CodedTypeError('"accessToken" must be a string', 'ERR_INVALID_ARG_TYPE')
-  }
+  checkTokenOptions(options)
   // Once: a private KeyObject's public half is derived here rather than for every proof.
   const key = toKeyPair(options.key)
   const { alg, tokenSource } = options

@@ -1,10 +1,11 @@
 /**
  * @module client/fetch-request
  *
- * What a `fetch(input, init)` call would send, read before it is sent: the proof of
- * `dpopFetch` and the signature of `popFetch` both describe that request. And the response a
- * retry replaces, freed.
+ * What `dpopFetch` and `popFetch` share: the request a `fetch(input, init)` call would send,
+ * read before it is sent (the proof and the signature both describe it), the check of their
+ * token options, and freeing the response a retry replaces.
  */
+import { CodedTypeError } from '../errors.js'
 
 /** The Fetch standard's "normalize a method": these six are upper-cased, others sent as given. */
 const NORMALIZED_METHODS = new Set(['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT'])
@@ -36,5 +37,27 @@ export async function discard(response: Response): Promise<void> {
     await response.body?.cancel()
   } catch {
     // Nothing to free.
+  }
+}
+
+/**
+ * The options both wrappers share: an object, with an `accessToken` string or a `tokenSource`,
+ * not both.
+ *
+ * @throws {CodedTypeError} naming the option.
+ */
+export function checkTokenOptions(options: unknown): void {
+  if (typeof options !== 'object' || options === null) {
+    throw new CodedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
+  }
+  const { accessToken, tokenSource } = options as { accessToken?: unknown; tokenSource?: unknown }
+  if (accessToken !== undefined && tokenSource !== undefined) {
+    throw new CodedTypeError(
+      'give "accessToken" or "tokenSource", not both',
+      'ERR_INVALID_ARG_VALUE',
+    )
+  }
+  if (accessToken !== undefined && typeof accessToken !== 'string') {
+    throw new CodedTypeError('"accessToken" must be a string', 'ERR_INVALID_ARG_TYPE')
   }
 }

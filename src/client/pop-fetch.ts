@@ -14,7 +14,7 @@ import { CodedTypeError } from '../errors.js'
 import type { AsymmetricAlg } from '../jose/algs.js'
 import { parseChallenges } from './challenge.js'
 import type { AccessTokenSource, FetchLike } from './dpop-fetch.js'
-import { discard, requestOf } from './fetch-request.js'
+import { checkTokenOptions, discard, requestOf } from './fetch-request.js'
 import { isReplayableBody } from './request-body.js'
 
 /**
@@ -181,18 +181,7 @@ function popChallengeError(response: Response): string | undefined {
  *   `sign.body` is on and the body is a stream or `FormData`.
  */
 export function popFetch(options: PopFetchOptions): PopFetch {
-  if (typeof options !== 'object' || options === null) {
-    throw new CodedTypeError('"options" must be an object', 'ERR_INVALID_ARG_TYPE')
-  }
-  if (options.accessToken !== undefined && options.tokenSource !== undefined) {
-    throw new CodedTypeError(
-      'give "accessToken" or "tokenSource", not both',
-      'ERR_INVALID_ARG_VALUE',
-    )
-  }
-  if (options.accessToken !== undefined && typeof options.accessToken !== 'string') {
-    throw new CodedTypeError('"accessToken" must be a string', 'ERR_INVALID_ARG_TYPE')
-  }
+  checkTokenOptions(options)
   if (typeof options.key !== 'object' || options.key === null) {
     throw new CodedTypeError(
       '"key" must be a private KeyObject, CryptoKey, key pair or JWK',
