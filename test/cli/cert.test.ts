@@ -10,34 +10,15 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { decodeJwt } from 'jose'
 import { createCa, freePort } from '../helpers/certificates.js'
+import { buildIfStale, runCli as run } from '../helpers/cli.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = 'dist/cli/main.js'
 const MINUTE = 60_000
 const DAY = 86_400_000
 const SECRET = 'a-high-entropy-secret-0123456789'
-
-/** The newest modification time under `dir`, in ms. */
-function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    const time = entry.isDirectory() ? newestMtime(full) : fs.statSync(full).mtimeMs
-    newest = Math.max(newest, time)
-  }
-  return newest
-}
-
-function run(args: readonly string[]): SpawnSyncReturns<string> {
-  const env = { ...process.env }
-  delete env.KEYBOUND_DEBUG
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env })
-}
 
 function assertUsageError(result: SpawnSyncReturns<string>, message: string): void {
   assert.equal(result.status, 2, `exit code; stderr: ${result.stderr}`)
@@ -72,14 +53,7 @@ const PEM_BLOCK = /-----BEGIN ([A-Z ]+)-----\n[A-Za-z0-9+/=\n]+-----END \1-----\
 let dir: string
 
 before(() => {
-  const main = path.join(ROOT, BIN)
-  if (!fs.existsSync(main) || fs.statSync(main).mtimeMs < newestMtime(path.join(ROOT, 'src'))) {
-    const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, encoding: 'utf8' })
-    assert.ok(
-      fs.existsSync(main),
-      `npm run build did not emit ${BIN}: ${build.stdout}${build.stderr}`,
-    )
-  }
+  buildIfStale()
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keybound-cli-cert-'))
 })
 

@@ -1,41 +1,17 @@
 // Runs the real `keybound` bin (dist/cli/main.js) in child processes.
 import assert from 'node:assert/strict'
-import { type SpawnSyncReturns, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import { computeAth } from '../../src/bindings/dpop/ath.js'
 import { verifyProof } from '../../src/bindings/dpop/verify.js'
 import { jwkThumbprint, type PublicJwk } from '../../src/jose/jwk.js'
+import { assertUsageError, BIN, buildIfStale, ROOT, runCli as run } from '../helpers/cli.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = 'dist/cli/main.js'
 const URL_TOKEN = 'https://as.example/token'
-
-/** The newest modification time under `dir`, in ms. */
-function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    const time = entry.isDirectory() ? newestMtime(full) : fs.statSync(full).mtimeMs
-    newest = Math.max(newest, time)
-  }
-  return newest
-}
-
-function run(args: readonly string[], input?: string): SpawnSyncReturns<string> {
-  const env = { ...process.env }
-  delete env.KEYBOUND_DEBUG
-  return spawnSync(process.execPath, [BIN, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env,
-    ...(input === undefined ? {} : { input }),
-  })
-}
 
 /** The public JWK and jkt lines printed by `keygen`. */
 function printedKey(text: string): {
@@ -48,35 +24,13 @@ function printedKey(text: string): {
   return { publicJwk: JSON.parse(jwkLine[1] as string), jkt: jktLine[1] as string }
 }
 
-function assertUsageError(result: SpawnSyncReturns<string>, message: string | RegExp): void {
-  assert.equal(result.status, 2, `exit code; stderr: ${result.stderr}`)
-  assert.equal(result.stdout, '')
-  const lines = result.stderr.trimEnd().split('\n')
-  assert.equal(lines.length, 1, `one line on stderr: ${result.stderr}`)
-  assert.match(lines[0] as string, /^keybound: /)
-  if (typeof message === 'string') assert.ok(result.stderr.includes(message), result.stderr)
-  else assert.match(result.stderr, message)
-  assert.doesNotMatch(result.stderr, /^\s+at /m)
-}
-
 let dir: string
 let ecKey: string
 let ecJkt: string
 let rsaKey: string
 
 before(() => {
-  const main = path.join(ROOT, BIN)
-  if (!fs.existsSync(main) || fs.statSync(main).mtimeMs < newestMtime(path.join(ROOT, 'src'))) {
-    const build = spawnSync('npm', ['run', 'build'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      shell: process.platform === 'win32',
-    })
-    assert.ok(
-      fs.existsSync(main),
-      `npm run build did not emit ${BIN}: ${build.stdout}${build.stderr}`,
-    )
-  }
+  buildIfStale()
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keybound-cli-'))
   ecKey = path.join(dir, 'ec.json')
   rsaKey = path.join(dir, 'rsa.json')

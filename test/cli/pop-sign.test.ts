@@ -7,48 +7,17 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
 import {
   type PopPolicy,
   type PopRequest,
   verifyPopSignature,
 } from '../../src/bindings/pop/verify.js'
 import { EXAMPLE_JWS, EXAMPLE_PRIVATE_JWK } from '../bindings/pop/fixtures.js'
+import { assertUsageError, BIN, buildIfStale, ROOT, runCli } from '../helpers/cli.js'
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url))
-const BIN = 'dist/cli/main.js'
 const AT = 'a-pop-access-token'
 
-/** The newest modification time under `dir`, in ms. */
-function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of fs.readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    const time = entry.isDirectory() ? newestMtime(full) : fs.statSync(full).mtimeMs
-    newest = Math.max(newest, time)
-  }
-  return newest
-}
-
-function run(args: readonly string[]): SpawnSyncReturns<string> {
-  const env = { ...process.env }
-  delete env.KEYBOUND_DEBUG
-  return spawnSync(process.execPath, [BIN, 'pop-sign', ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env,
-  })
-}
-
-function assertUsageError(result: SpawnSyncReturns<string>, message: string): void {
-  assert.equal(result.status, 2, `exit code; stderr: ${result.stderr}`)
-  assert.equal(result.stdout, '')
-  const lines = result.stderr.trimEnd().split('\n')
-  assert.equal(lines.length, 1, `one line on stderr: ${result.stderr}`)
-  assert.match(lines[0] as string, /^keybound: /)
-  assert.ok(result.stderr.includes(message), result.stderr)
-  assert.doesNotMatch(result.stderr, /^\s+at /m)
-}
+const run = (args: readonly string[]) => runCli(['pop-sign', ...args])
 
 /** The JWS of a `PoP <jws>` line. */
 function printedJws(result: SpawnSyncReturns<string>): string {
@@ -69,18 +38,7 @@ const RSA_CNF = { ...rsa.publicKey.export({ format: 'jwk' }), alg: 'RS256' }
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 
 before(() => {
-  const main = path.join(ROOT, BIN)
-  if (!fs.existsSync(main) || fs.statSync(main).mtimeMs < newestMtime(path.join(ROOT, 'src'))) {
-    const build = spawnSync('npm', ['run', 'build'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      shell: process.platform === 'win32',
-    })
-    assert.ok(
-      fs.existsSync(main),
-      `npm run build did not emit ${BIN}: ${build.stdout}${build.stderr}`,
-    )
-  }
+  buildIfStale()
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keybound-pop-sign-'))
   jwkFile = path.join(dir, 'rsa.json')
   fs.writeFileSync(jwkFile, JSON.stringify(rsa.privateKey.export({ format: 'jwk' })))
