@@ -13,7 +13,11 @@ import { generateKeyPair } from '../../src/jose/generate.js'
 import { createMemoryReplayCache } from '../../src/replay/memory.js'
 import { protect } from '../../src/resource/adapters/node-http.js'
 import { createVerifier } from '../../src/resource/verifier.js'
-import { EXAMPLE_KEY_PARAM, EXAMPLE_PRIVATE_JWK } from '../bindings/pop/fixtures.js'
+import {
+  DOTNET_SHAPED_JWK,
+  EXAMPLE_KEY_PARAM,
+  EXAMPLE_PRIVATE_JWK,
+} from '../bindings/pop/fixtures.js'
 import { authorizeInBrowser } from '../helpers/browser.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
@@ -152,17 +156,7 @@ describe('token requests with token_type=pop (wire format §1)', () => {
   })
 
   test('a .NET-shaped JWK and a padded key are accepted and stored clean', async () => {
-    const dotnet = {
-      alg: 'RS256',
-      e: PUBLIC.e,
-      key_ops: [],
-      kid: '0123456789abcdef0123456789abcdef',
-      kty: 'RSA',
-      n: PUBLIC.n,
-      x5c: [],
-      KeySize: 2048,
-      HasPrivateKey: false,
-    }
+    const dotnet = DOTNET_SHAPED_JWK
     const r = await cc({ token_type: 'pop', alg: 'RS256', key: b64(dotnet) })
     assert.equal(r.status, 200, JSON.stringify(r.body))
     assert.deepEqual(decodeJwt(r.body.access_token).cnf, {

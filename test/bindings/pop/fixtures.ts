@@ -18,3 +18,19 @@ export const EXAMPLE_JWS =
 /** §4.1: the `key` parameter of the worked example (538 characters). */
 export const EXAMPLE_KEY_PARAM =
   'eyJrdHkiOiJSU0EiLCJuIjoid1JsVHVOcmJRVzJHQ2kta1hWdG9vSWdOZVFqaDhCX1I5X1I3Sk5LTEdHSVlxQWZJLVBsSkJ4bHhTeHN5QmZ2RHV5WG9LanlKektYNzhTQnV4a1hyRF9kRmdjdmktd0RPdHJmYnRHZXhTaVVvWENTOFhNZko3Q0RXejlpU0hPNFNyR09BOWxCYi1mLVpzdXgwWDdLN3M0SHQ1NjQyY2M4ZDA5TVJkNFBiaW5JcW9yYktJZ2lwaDdKYXBYMU1Ibkp4STdaR3ZqM2ljWmRCUXk5QVA3dUVQVkVZU2o4UGlmazI0NEMydlBnUXNNdmRqLWZobVluVE9QeWhJNEJSeEtHOTk1cm5GWDNUcTYtUkphUVZXd2ZjY0JuNTEtd09DMFdZZlhYQW9fa0pzOTM2V2lHXzdoRUV5dWdjUmRoUnR4c3RJSE9JdXpTeUZiWVNfRzhyWjZMSVF3IiwiZSI6IkFRQUIiLCJhbGciOiJSUzI1NiIsImtpZCI6InBvcGtleTEifQ'
+
+/**
+ * The example's public key as a .NET client serializes it (wire format §1.1): members in
+ * alphabetical order, empty `key_ops` and `x5c`, and .NET's own `KeySize` and `HasPrivateKey`.
+ */
+export const DOTNET_SHAPED_JWK = {
+  alg: 'RS256',
+  e: EXAMPLE_PRIVATE_JWK.e,
+  key_ops: [],
+  kid: '0123456789abcdef0123456789abcdef',
+  kty: 'RSA',
+  n: EXAMPLE_PRIVATE_JWK.n,
+  x5c: [],
+  KeySize: 2048,
+  HasPrivateKey: false,
+}

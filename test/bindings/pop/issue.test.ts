@@ -3,7 +3,7 @@ import { generateKeyPairSync } from 'node:crypto'
 import { test } from 'node:test'
 import { readPopTokenRequest } from '../../../src/bindings/pop/issue.js'
 import { InvalidRequestError } from '../../../src/errors.js'
-import { EXAMPLE_KEY_PARAM, EXAMPLE_PRIVATE_JWK } from './fixtures.js'
+import { DOTNET_SHAPED_JWK, EXAMPLE_KEY_PARAM, EXAMPLE_PRIVATE_JWK } from './fixtures.js'
 
 const b64 = (value: unknown) =>
   Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url')
@@ -37,17 +37,7 @@ test('the worked example key (§4.1) gives the clean JWK and echoes alg', () => 
 })
 
 test('a .NET-shaped JWK is tolerated and cleaned', () => {
-  const dotnet = {
-    alg: 'RS256',
-    e: PUBLIC.e,
-    key_ops: [],
-    kid: '0123456789abcdef0123456789abcdef',
-    kty: 'RSA',
-    n: PUBLIC.n,
-    x5c: [],
-    KeySize: 2048,
-    HasPrivateKey: false,
-  }
+  const dotnet = DOTNET_SHAPED_JWK
   assert.deepEqual(readPopTokenRequest({ token_type: 'pop', key: b64(dotnet) })?.jwk, {
     kty: 'RSA',
     n: PUBLIC.n,
