@@ -62,6 +62,8 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
   }
   fastify.decorateRequest('keybound', undefined)
   const rawBodies = new WeakMap<IncomingMessage, Buffer>()
+  // A request the preParsing hook did not keep has no body (a GET).
+  const keptBody = (raw: IncomingMessage) => rawBodies.get(raw) ?? new Uint8Array(0)
 
   // The raw bytes of a signed request's body, kept before the parsers see them (bounded by
   // the route's bodyLimit; Fastify answers 413 past it).
@@ -97,9 +99,7 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
     const requirements = route === undefined ? defaults : { ...defaults, ...route }
     let verified: VerifiedRequest
     try {
-      const raw = request.raw
-      const readBody = async () => rawBodies.get(raw) ?? new Uint8Array(0)
-      verified = await verifier.verify(toResourceRequest(raw, readBody), requirements)
+      verified = await verifier.verify(toResourceRequest(request.raw, keptBody), requirements)
     } catch (error) {
       // Anything but a refusal goes to Fastify's error handling (`setErrorHandler`).
       if (!(error instanceof ResourceError)) throw error

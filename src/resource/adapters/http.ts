@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import type { ClientCertificate } from '../../bindings/mtls/thumbprint.js'
 import { ResourceError } from '../errors.js'
+import { maySignBody } from '../pop.js'
 import type { ResourceRequest, VerifiedRequest } from '../verifier.js'
 
 /**
@@ -28,12 +29,13 @@ import type { ResourceRequest, VerifiedRequest } from '../verifier.js'
  * - `clientCertificate`: the DER of the certificate the client presented on a TLS socket, for
  *   certificate-bound tokens (RFC 8705 §3). It is taken whether or not the certificate chains
  *   to a trusted CA: the binding is to the certificate itself, whose key the TLS handshake proved.
- * - `readBody`: the raw body, for a signed request that covers it (see {@link readNodeBody}),
- *   or the one `readBody` given (Fastify's, which keeps the bytes before its parsers run).
+ * - `readBody`, only on a request that may be signed over its body (`Authorization: PoP`, or a
+ *   form body that may carry `pop_access_token`): the raw body (see {@link readNodeBody}), or,
+ *   with `keptBody`, the bytes an adapter kept before its parsers ran (Fastify's).
  */
 export function toResourceRequest(
   req: IncomingMessage,
-  readBody?: () => Promise<Uint8Array | undefined>,
+  keptBody?: (req: IncomingMessage) => Uint8Array | undefined,
 ): ResourceRequest {
   const socket = req.socket as Partial<TLSSocket> | null | undefined
   const encrypted = socket?.encrypted === true
@@ -52,7 +54,9 @@ export function toResourceRequest(
     remoteAddress: socket?.remoteAddress,
     encrypted,
     ...(clientCertificate === undefined ? {} : { clientCertificate }),
-    readBody: readBody ?? once(() => readNodeBody(req)),
+    ...(maySignBody(req.headers.authorization, req.headers['content-type'])
+      ? { readBody: keptBody ? async () => keptBody(req) : once(() => readNodeBody(req)) }
+      : {}),
   }
 }
 

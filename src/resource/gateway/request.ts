@@ -17,6 +17,8 @@ import type { PublicOrigin } from './headers.js'
 export interface OriginalRequest {
   readonly resource: ResourceRequest
   readonly origin: PublicOrigin | undefined
+  /** Whether it may be a signed request (PoP) whose body the verifier reads. */
+  readonly maySignBody: boolean
 }
 
 /** Every `Authorization` field of the raw request: node keeps only the first in `headers`. */
@@ -35,21 +37,24 @@ function authorizationOf(req: IncomingMessage): string | string[] | undefined {
  * the URL's scheme and host as if the client had connected directly. A signed request (PoP)
  * gets every field too, for the headers its signature covers (`h`) and the form field.
  */
-function resourceRequest(
+function originalRequest(
   req: IncomingMessage,
   method: string,
   url: string,
   origin: PublicOrigin | undefined,
-): ResourceRequest {
+): OriginalRequest {
   const authorization = authorizationOf(req)
   const credentials = { authorization, dpop: req.headers.dpop, host: origin?.host }
+  const signed = maySignBody(authorization, req.headers['content-type'])
   return {
-    method,
-    url,
-    headers: maySignBody(authorization, req.headers['content-type'])
-      ? { ...req.headersDistinct, ...credentials }
-      : credentials,
-    encrypted: origin?.proto === 'https',
+    resource: {
+      method,
+      url,
+      headers: signed ? { ...req.headersDistinct, ...credentials } : credentials,
+      encrypted: origin?.proto === 'https',
+    },
+    origin,
+    maySignBody: signed,
   }
 }
 
@@ -80,16 +85,13 @@ export function proxiedRequest(req: IncomingMessage, policy: UrlPolicy): Origina
   try {
     full = requestUrl(target, policy)
   } catch {
-    return {
-      resource: resourceRequest(req, req.method ?? 'GET', target.url, undefined),
-      origin: undefined,
-    }
+    return originalRequest(req, req.method ?? 'GET', target.url, undefined)
   }
   const { origin, path } = split(full)
   // The verifier gets the query too: a signed request may cover it (`q`).
   const q = target.url.indexOf('?')
   const query = q === -1 ? '' : target.url.slice(q)
-  return { resource: resourceRequest(req, req.method ?? 'GET', `${path}${query}`, origin), origin }
+  return originalRequest(req, req.method ?? 'GET', `${path}${query}`, origin)
 }
 
 /** The last value of a list-valued field, trimmed: the one the nearest proxy set. */
@@ -177,5 +179,5 @@ export function forwardAuthRequest(
     }
     origin = { proto: proto.toLowerCase(), host }
   }
-  return { resource: resourceRequest(req, method, path, origin), origin }
+  return originalRequest(req, method, path, origin)
 }

@@ -206,9 +206,11 @@ function assemble(config: GatewayConfig, options: GatewayOptions, parts: Parts):
     // A signed request that covers the body is checked on the whole body: read then (bounded),
     // and forwarded from the buffer. Every other body streams through.
     let body: Promise<Uint8Array | undefined> | undefined
-    original.resource.readBody = () => {
-      body ??= readNodeBody(req, maxBody)
-      return body
+    if (original.maySignBody) {
+      original.resource.readBody = () => {
+        body ??= readNodeBody(req, maxBody)
+        return body
+      }
     }
     try {
       original.resource.clientCertificate = certificateOf(req)
