@@ -9,6 +9,7 @@ import { type VerifyProofOptions, verifyProof } from '../../../src/bindings/dpop
 import type { AsymmetricAlg } from '../../../src/jose/algs.js'
 import { jwkThumbprint, type PublicJwk } from '../../../src/jose/jwk.js'
 import { createMemoryReplayCache } from '../../../src/replay/memory.js'
+import type { ReplayCache } from '../../../src/replay/types.js'
 import { b64u, rawProof, signWith, testKey } from '../../helpers/proofs.js'
 
 const NOW = 1_800_000_000
@@ -374,6 +375,32 @@ describe('verifyProof refuses (RFC 9449 §4.3)', () => {
     const proof = withClaims({ jti: 'once' })
     await verifyProof(proof, options({ replayCache }))
     await refused(proof, 'replayed_jti', { replayCache })
+  })
+
+  test('a replayed jti (a replay cache that answers later, as Redis does)', async () => {
+    const seen = new Set<string>()
+    const later: ReplayCache = {
+      firstUse: (key) =>
+        new Promise((resolve) =>
+          setImmediate(() => resolve(seen.has(key) ? false : Boolean(seen.add(key)))),
+        ),
+    }
+    const proof = withClaims({ jti: 'once-later' })
+    const verified = await verifyProof(proof, options({ replayCache: later }))
+    assert.equal(verified.claims.jti, 'once-later')
+    await refused(proof, 'replayed_jti', { replayCache: later })
+  })
+
+  test('a replay cache that cannot answer: rejected, never thrown', async () => {
+    const full = createMemoryReplayCache({ maxEntries: 1 })
+    await verifyProof(withClaims({ jti: 'first' }), options({ replayCache: full }))
+    // The in-memory cache answers synchronously inside verifyProof; its error still arrives
+    // as a rejection of the returned promise.
+    let pending: Promise<unknown> | undefined
+    assert.doesNotThrow(() => {
+      pending = verifyProof(withClaims({ jti: 'second' }), options({ replayCache: full }))
+    })
+    await assert.rejects(pending as Promise<unknown>, { name: 'ReplayCacheFullError' })
   })
 
   test('a refused proof does not use up its jti', async () => {
