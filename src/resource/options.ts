@@ -10,7 +10,7 @@ import {
   CERTIFICATE_HEADER_FORMATS,
   type CertificateHeaderSpec,
 } from '../bindings/mtls/certificate-header.js'
-import type { PopPart, PopPolicy } from '../bindings/pop/verify.js'
+import { POP_PARTS, type PopPart, type PopPolicy } from '../bindings/pop/verify.js'
 import { CodedTypeError } from '../errors.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
 import type { ReplayCache } from '../replay/types.js'
@@ -263,8 +263,6 @@ export function resolveOptions(options: VerifierOptions): ResolvedOptions {
     timeout,
   }
 }
-
-const POP_PARTS: readonly PopPart[] = ['m', 'u', 'p', 'q', 'h', 'b']
 
 function checkNames(
   name: string,

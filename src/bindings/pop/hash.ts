@@ -27,7 +27,7 @@ export function sha256Sync(bytes: Uint8Array): string {
   if (nodeCrypto === undefined) {
     throw new Error('synchronous SHA-256 needs node:crypto; in a browser, sign with the async API')
   }
-  return nodeCrypto.createHash('sha256').update(bytes).digest('base64url')
+  return nodeCrypto.hash('sha256', bytes, 'base64url')
 }
 
 /** base64url-nopad(SHA-256(`bytes`)) with WebCrypto: runs in browsers and in Node. */

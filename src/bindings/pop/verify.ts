@@ -6,7 +6,7 @@
  * replay cache keyed by the JWS signature, and a policy where a part that is signed but not
  * required is still checked.
  */
-import { createHash, timingSafeEqual } from 'node:crypto'
+import { hash, timingSafeEqual } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url } from '../../jose/base64url.js'
 import { checkPublicJwk, importPublicJwk, type PublicJwk } from '../../jose/jwk.js'
@@ -30,8 +30,9 @@ import {
 import { PopSignatureError } from './errors.js'
 import { headerPairs } from './sign.js'
 
-/** The coverable parts, by payload member (§2.3). */
-export type PopPart = 'm' | 'u' | 'p' | 'q' | 'h' | 'b'
+/** The coverable parts, by payload member (§2.3), in the order they are checked. */
+export const POP_PARTS = ['m', 'u', 'p', 'q', 'h', 'b'] as const
+export type PopPart = (typeof POP_PARTS)[number]
 
 export interface PopPolicy {
   /**
@@ -101,7 +102,6 @@ const DEFAULT_ALGS: readonly AsymmetricAlg[] = [
   'ES384',
   'ES512',
 ]
-const PARTS: readonly PopPart[] = ['m', 'u', 'p', 'q', 'h', 'b']
 
 /** Splits and decodes the compact JWS; header and payload are strict JSON objects. */
 export interface DecodedPopJws {
@@ -180,7 +180,7 @@ export function checkTs(payload: JsonObject, nowSeconds: number, window: number)
 /** `m`, `u`, `p`, `b` are strings; `q`, `h` are `[string[], string]` (§3.2 step 5). */
 export function checkMemberTypes(payload: JsonObject): PopPart[] {
   const covered: PopPart[] = []
-  for (const part of PARTS) {
+  for (const part of POP_PARTS) {
     const v = payload[part]
     if (v === undefined) continue
     const ok =
@@ -351,7 +351,7 @@ export async function verifyPopSignature(
     }
   }
   if (options.replayCache) {
-    const id = createHash('sha256').update(signaturePart).digest('base64url')
+    const id = hash('sha256', signaturePart, 'base64url')
     const fresh = await options.replayCache.firstUse(`pop:${id}`, (ts + window) * 1000 + 1000)
     if (!fresh) throw new PopSignatureError('replayed_signature')
   }

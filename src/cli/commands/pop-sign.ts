@@ -9,6 +9,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createPopSignature } from '../../bindings/pop/sign.js'
+import { POP_PARTS, type PopPart } from '../../bindings/pop/verify.js'
 import { type PopFetchSign, popSignParts } from '../../client/pop-fetch.js'
 import { ALGS } from '../../jose/algs.js'
 import type { PublicJwk } from '../../jose/jwk.js'
@@ -28,9 +29,7 @@ import {
 
 export const summary = 'sign a request with a PoP key (Authorization: PoP, IdentityServer3)'
 
-const PARTS = ['m', 'u', 'p', 'q', 'h', 'b'] as const
-type Part = (typeof PARTS)[number]
-const DEFAULT_PARTS: readonly Part[] = ['m', 'u', 'p', 'q', 'b']
+const DEFAULT_PARTS: readonly PopPart[] = ['m', 'u', 'p', 'q', 'b']
 
 export const usage = `Usage: keybound pop-sign --key FILE --token TOKEN --method METHOD --url URL [options]
 
@@ -74,16 +73,16 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-function parseParts(value: string | undefined): readonly Part[] {
+function parseParts(value: string | undefined): readonly PopPart[] {
   if (value === undefined) return DEFAULT_PARTS
   if (value.trim() === 'none') return []
   const parts = value.split(',').map((p) => p.trim())
   for (const part of parts) {
-    if (!(PARTS as readonly string[]).includes(part)) {
-      throw new CliError(`--sign: unknown part "${part}" (parts: ${PARTS.join(', ')}, or none)`)
+    if (!(POP_PARTS as readonly string[]).includes(part)) {
+      throw new CliError(`--sign: unknown part "${part}" (parts: ${POP_PARTS.join(', ')}, or none)`)
     }
   }
-  return parts as Part[]
+  return parts as PopPart[]
 }
 
 function parseHeaders(values: readonly string[]): Headers {

@@ -14,7 +14,7 @@ import fp from 'fastify-plugin'
 import { ResourceError } from '../errors.js'
 import { maySignBody } from '../pop.js'
 import type { Requirements, VerifiedRequest, Verifier } from '../verifier.js'
-import { answerOf, MAX_BODY_SIZE, toResourceRequest, verifiedTwice } from './http.js'
+import { answerOf, MAX_BODY_SIZE, readAtMost, toResourceRequest, verifiedTwice } from './http.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -74,20 +74,12 @@ const plugin: FastifyPluginAsync<KeyboundFastifyOptions> = async (fastify, optio
     ) {
       return payload
     }
-    const limit = request.routeOptions.bodyLimit ?? MAX_BODY_SIZE
-    const chunks: Buffer[] = []
-    let size = 0
-    for await (const chunk of payload) {
-      size += (chunk as Buffer).length
-      if (size > limit) {
-        throw Object.assign(new Error('Request body is too large'), {
-          statusCode: 413,
-          code: 'FST_ERR_CTP_BODY_TOO_LARGE',
-        })
-      }
-      chunks.push(chunk as Buffer)
-    }
-    const body = Buffer.concat(chunks)
+    const body = await readAtMost(payload, request.routeOptions.bodyLimit ?? MAX_BODY_SIZE, () =>
+      Object.assign(new Error('Request body is too large'), {
+        statusCode: 413,
+        code: 'FST_ERR_CTP_BODY_TOO_LARGE',
+      }),
+    )
     rawBodies.set(request.raw, body)
     return replay(body)
   })

@@ -101,22 +101,20 @@ export async function readNodeBody(
   if (kept.body instanceof Uint8Array) return kept.body
   if (!hasBody(req)) return new Uint8Array(0)
   if (req.readableDidRead || req.readableEnded) return undefined
-  const chunks: Buffer[] = []
-  let size = 0
+  let body: Buffer
   try {
-    for await (const chunk of req) {
-      size += (chunk as Buffer).length
-      if (size > limit) {
-        throw new ResourceError('invalid_request', {
+    body = await readAtMost(
+      req,
+      limit,
+      () =>
+        new ResourceError('invalid_request', {
           status: 413,
           description: 'the request body is too large to check its signature',
           reason: 'body_too_large',
           binding: 'pop',
           detail: `over ${limit} bytes`,
-        })
-      }
-      chunks.push(chunk as Buffer)
-    }
+        }),
+    )
   } catch (error) {
     if (error instanceof ResourceError) throw error
     // The client went away (or the stream broke) mid-body: a refusal like any other, logged as
@@ -129,9 +127,24 @@ export async function readNodeBody(
       detail: (error as Error).message,
     })
   }
-  const body = Buffer.concat(chunks)
   kept.rawBody = body
   return body
+}
+
+/** The bytes of `stream`, or the error `tooLarge` makes as soon as more than `limit` arrive. */
+export async function readAtMost(
+  stream: AsyncIterable<unknown>,
+  limit: number,
+  tooLarge: () => Error,
+): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of stream) {
+    size += (chunk as Buffer).length
+    if (size > limit) throw tooLarge()
+    chunks.push(chunk as Buffer)
+  }
+  return Buffer.concat(chunks)
 }
 
 /**

@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { CERTIFICATE_HEADER_FORMATS } from '../../bindings/mtls/certificate-header.js'
+import { POP_PARTS } from '../../bindings/pop/verify.js'
 import {
   ConfigError,
   describeValue,
@@ -28,10 +29,6 @@ import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url, encodeBase64url } from '../../jose/base64url.js'
 import { parseJsonObject } from '../../jose/strict-json.js'
 import { DEFAULT_DPOP_ALGS } from '../options.js'
-
-/** The parts a signed request can cover (bindings/pop/verify.ts `PopPart`). */
-const POP_PARTS = ['m', 'u', 'p', 'q', 'h', 'b'] as const
-
 import { compileTrustProxy } from '../request-url.js'
 
 /** What the gateway does: proxy to `upstream`, answer forward-auth sub-requests, or both. */
