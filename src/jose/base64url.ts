@@ -7,6 +7,8 @@
  * and accepts padding), so the input is checked first.
  */
 
+import { isUtf8 } from 'node:buffer'
+
 const ALPHABET = /^[A-Za-z0-9_-]*$/
 
 /** The value (0..63) of each base64url character, by char code. */
@@ -35,6 +37,34 @@ export function isBase64url(s: string): boolean {
 /** Decodes canonical base64url, or returns `undefined` when `s` is not (see {@link isBase64url}). */
 export function decodeBase64url(s: string): Buffer | undefined {
   return isBase64url(s) ? Buffer.from(s, 'base64url') : undefined
+}
+
+/**
+ * Where {@link decodeBase64urlText} decodes: one buffer, reused, instead of a new `Buffer` per
+ * segment. This runs for every proof and every access token, and between two ECDSA
+ * verifications each allocation and each extra call costs several times what it costs in a
+ * tight loop (docs/benchmarks.md). Sound because the bytes are read synchronously, turned into a
+ * string, and no view of the buffer ever leaves this module. 12 KiB holds the largest segment
+ * any caller accepts (a 16 KiB access token); a longer one gets its own buffer.
+ */
+const scratch = Buffer.allocUnsafe(12 * 1024)
+
+/**
+ * The text that canonical base64url `s` encodes, read as UTF-8: a JOSE Header or a JWT Claims
+ * Set before `JSON.parse` (RFC 7515 §5.2 steps 2–3, RFC 7519 §7.2 steps 7–8).
+ *
+ * @returns the text; `undefined` when `s` is empty or not canonical base64url (see
+ *   {@link isBase64url}); `null` when the bytes are not valid UTF-8, because decoding them
+ *   lossily would let two byte strings read as one text (RFC 7519 §7.2 step 10).
+ */
+export function decodeBase64urlText(s: string): string | undefined | null {
+  if (s.length === 0 || !isBase64url(s)) return undefined
+  const bytes = s.length <= (scratch.length / 3) * 4 ? scratch : Buffer.from(s, 'base64url')
+  const length = bytes === scratch ? scratch.write(s, 0, 'base64url') : bytes.length
+  const text = bytes.toString('utf8', 0, length)
+  // Invalid sequences decode to U+FFFD; only a text holding one needs the bytes checked.
+  if (text.includes('\uFFFD') && !isUtf8(bytes.subarray(0, length))) return null
+  return text
 }
 
 export function encodeBase64url(input: Uint8Array | string): string {

@@ -34,12 +34,12 @@ export function p1363ToDer(signature: Uint8Array, size: number): Buffer {
   out[i++] = 0x02
   out[i++] = rLength
   if (rPad) out[i++] = 0
-  out.set(signature.subarray(r, size), i)
-  i += size - r
+  // Byte loops rather than `set(subarray())`: two views fewer per verification.
+  for (let k = r; k < size; k++) out[i++] = signature[k] as number
   out[i++] = 0x02
   out[i++] = sLength
   if (sPad) out[i++] = 0
-  out.set(signature.subarray(s, 2 * size), i)
+  for (let k = s; k < 2 * size; k++) out[i++] = signature[k] as number
   return out
 }
 

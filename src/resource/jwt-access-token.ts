@@ -6,9 +6,8 @@
  * `typ` are tolerated, as Keycloak, Auth0 and others issue them), `iss` equal to the issuer,
  * `aud` naming this resource, `exp` in the future and `nbf` in the past.
  */
-import { isAscii, isUtf8 } from 'node:buffer'
 import type { AsymmetricAlg } from '../jose/algs.js'
-import { decodeBase64url } from '../jose/base64url.js'
+import { decodeBase64url, decodeBase64urlText } from '../jose/base64url.js'
 import { verifySignature } from '../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../jose/strict-json.js'
 import { invalidToken, ResourceError } from './errors.js'
@@ -46,11 +45,9 @@ const malformed = () => invalidToken('malformed_token', 'the access token is mal
 
 /** The JSON text of a segment: canonical base64url (RFC 7515 §2) of valid UTF-8. */
 function textOf(segment: string): string {
-  const bytes = decodeBase64url(segment)
-  if (bytes === undefined || bytes.length === 0) throw malformed()
-  if (isAscii(bytes)) return bytes.toString('latin1')
-  if (isUtf8(bytes)) return bytes.toString('utf8')
-  throw malformed()
+  const text = decodeBase64urlText(segment)
+  if (typeof text !== 'string') throw malformed()
+  return text
 }
 
 /** The JOSE header: duplicate member names refused (RFC 7515 §4), as for every header read. */

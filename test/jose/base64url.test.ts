@@ -1,6 +1,11 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { decodeBase64url, isBase64url } from '../../src/jose/base64url.js'
+import {
+  decodeBase64url,
+  decodeBase64urlText,
+  encodeBase64url,
+  isBase64url,
+} from '../../src/jose/base64url.js'
 
 test('accepts canonical unpadded base64url of every length', () => {
   for (let n = 0; n < 40; n++) {
@@ -27,4 +32,34 @@ test('refuses non-zero unused bits, which would decode to the same bytes', () =>
   }
   assert.ok(isBase64url('YWI'))
   assert.equal(isBase64url('YWJ'), false)
+})
+
+test('decodeBase64urlText: the UTF-8 text, refusing non-canonical input and invalid UTF-8', () => {
+  const encode = (bytes: Uint8Array | string) => Buffer.from(bytes).toString('base64url')
+  assert.equal(decodeBase64urlText(encode('{"a":1}')), '{"a":1}')
+  assert.equal(decodeBase64urlText(encode('{"n":"Zoë ✓ 😀"}')), '{"n":"Zoë ✓ 😀"}')
+  // A U+FFFD that is really there is text like any other.
+  assert.equal(decodeBase64urlText(encode('"\uFFFD"')), '"\uFFFD"')
+  // Invalid UTF-8 (a lone continuation byte, an overlong form, a surrogate) is null.
+  for (const bytes of [
+    [0x22, 0x80, 0x22],
+    [0xc0, 0xaf],
+    [0xed, 0xa0, 0x80],
+  ]) {
+    assert.equal(decodeBase64urlText(encode(Uint8Array.from(bytes))), null, String(bytes))
+  }
+  // Not canonical base64url, or nothing at all: undefined.
+  for (const s of ['', 'YQ==', 'a+b/', 'YR', 'Y'])
+    assert.equal(decodeBase64urlText(s), undefined, s)
+})
+
+test('decodeBase64urlText: each result is its own, and long input is decoded whole', () => {
+  const first = decodeBase64urlText(encodeBase64url('first'))
+  const second = decodeBase64urlText(encodeBase64url('second'))
+  assert.deepEqual([first, second], ['first', 'second'])
+  // Exactly the reused 12 KiB buffer, then longer than it, with a multi-byte character across its end.
+  const long = `${'x'.repeat(12 * 1024 - 1)}é${'y'.repeat(5000)}`
+  const full = 'z'.repeat(12 * 1024)
+  assert.equal(decodeBase64urlText(encodeBase64url(full)), full)
+  assert.equal(decodeBase64urlText(encodeBase64url(long)), long)
 })

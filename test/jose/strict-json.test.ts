@@ -30,6 +30,14 @@ test('escaped quotes and backslashes do not end a string early', () => {
   assert.deepEqual(parseJsonObject('{"k":"\\":\\"","j":1}'), { k: '":"', j: 1 })
 })
 
+test('colons inside names and values are not member names', () => {
+  assert.deepEqual(parseJsonObject('{"a:b":"c:d", "e" : {"f:":":"}}'), {
+    'a:b': 'c:d',
+    e: { 'f:': ':' },
+  })
+  assert.equal(parseJsonObject('{"a:b":1,"a:b":2}'), 'duplicate_member')
+})
+
 test('a member value equal to a member name is not a duplicate', () => {
   assert.deepEqual(parseJsonObject('{"a":"a","b":["a","a"]}'), { a: 'a', b: ['a', 'a'] })
 })

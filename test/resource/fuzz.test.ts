@@ -159,12 +159,27 @@ describe('signed requests (PoP) under arbitrary input', () => {
   })
 })
 
+/** Resolves once `cache` answers: its Redis client connects in the background. */
+async function connected(cache: ReplayCache): Promise<void> {
+  for (const deadline = Date.now() + 5000; ; ) {
+    try {
+      await cache.firstUse(`warm-up-${randomUUID()}`, Date.now() + 1000)
+      return
+    } catch (error) {
+      if (Date.now() > deadline) throw error
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+  }
+}
+
 describe('replay detection across instances', () => {
   test('a proof accepted by one instance is refused by another sharing Redis', async () => {
     const prefix = `keybound-test-${randomUUID()}:`
     const one = createRedisReplayCache({ url: 'redis://127.0.0.1:6379', prefix })
     const two = createRedisReplayCache({ url: 'redis://127.0.0.1:6379', prefix })
     try {
+      // Each cache connects in the background and fails closed (503) until it is ready.
+      await Promise.all([connected(one), connected(two)])
       const { token, dpop } = await genuine()
       const request = {
         method: 'GET',

@@ -5,10 +5,9 @@
  * its reason. `verify.ts` runs them in order and stops at the first failure; `inspect.ts` runs
  * them all to explain a refusal. Nothing about the proof format is written anywhere else.
  */
-import { isAscii, isUtf8 } from 'node:buffer'
 import type { KeyObject } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { decodeBase64url } from '../../jose/base64url.js'
+import { decodeBase64url, decodeBase64urlText } from '../../jose/base64url.js'
 import { checkPublicJwk, importPublicJwk, type PublicJwk } from '../../jose/jwk.js'
 import { verifySignature } from '../../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../../jose/strict-json.js'
@@ -59,14 +58,9 @@ export function splitCompact(proof: string): CompactParts {
 
 /** Decodes a header or payload segment into a JSON object with unique member names. */
 export function decodeSegment(segment: string): JsonObject {
-  const bytes = decodeBase64url(segment)
-  if (bytes === undefined || bytes.length === 0) throw new DPoPProofError('bad_base64url')
-  // Invalid UTF-8 would decode lossily, letting two byte strings read as one JSON text
-  // (RFC 7519 §7.2 step 10).
-  let text: string
-  if (isAscii(bytes)) text = bytes.toString('latin1')
-  else if (isUtf8(bytes)) text = bytes.toString('utf8')
-  else throw new DPoPProofError('bad_json')
+  const text = decodeBase64urlText(segment)
+  if (text === undefined) throw new DPoPProofError('bad_base64url')
+  if (text === null) throw new DPoPProofError('bad_json')
   const result = parseJsonObject(text)
   if (typeof result === 'string') throw new DPoPProofError(result)
   return result

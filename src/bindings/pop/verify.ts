@@ -8,7 +8,7 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { decodeBase64url } from '../../jose/base64url.js'
+import { decodeBase64url, decodeBase64urlText } from '../../jose/base64url.js'
 import { checkPublicJwk, importPublicJwk, type PublicJwk } from '../../jose/jwk.js'
 import { verifySignature } from '../../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../../jose/strict-json.js'
@@ -116,26 +116,21 @@ export function decodePopJws(jws: string): DecodedPopJws {
   const parts = jws.split('.')
   if (parts.length !== 3) throw new PopSignatureError('malformed_jws')
   const [h, p, s] = parts as [string, string, string]
-  const headerBytes = decodeBase64url(h)
-  const payloadBytes = decodeBase64url(p)
+  const headerText = decodeBase64urlText(h)
+  const payloadText = decodeBase64urlText(p)
   const signature = decodeBase64url(s)
-  if (!headerBytes || !payloadBytes || !signature || h === '' || p === '' || s === '') {
+  if (headerText === undefined || payloadText === undefined || !signature || s === '') {
     throw new PopSignatureError('bad_base64url')
   }
-  const header = parseStrict(headerBytes)
-  const payload = parseStrict(payloadBytes)
+  const header = parseStrict(headerText)
+  const payload = parseStrict(payloadText)
   return { header, payload, signingInput: `${h}.${p}`, signature, signaturePart: s }
 }
 
-function parseStrict(bytes: Buffer): JsonObject {
-  const text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-  let decoded: string
-  try {
-    decoded = text.decode(bytes)
-  } catch {
-    throw new PopSignatureError('bad_json')
-  }
-  const parsed = parseJsonObject(decoded)
+/** A header or payload: valid UTF-8 (`null` is not) holding a JSON object, names unique. */
+function parseStrict(text: string | null): JsonObject {
+  if (text === null) throw new PopSignatureError('bad_json')
+  const parsed = parseJsonObject(text)
   if (typeof parsed === 'string') throw new PopSignatureError(parsed)
   return parsed
 }
