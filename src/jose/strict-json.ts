@@ -28,23 +28,20 @@ export function parseJsonObject(text: string): JsonObject | StrictJsonFailure {
 }
 
 /**
- * Counts the member names in already-valid JSON text: outside strings, every ':' ends a name.
- * Parsing keeps one member per name, so the text has a duplicate (in some object, compared after
+ * Counts the member names in already-valid JSON text: the strings followed by a ':'. Parsing
+ * keeps one member per name, so the text has a duplicate (in some object, compared after
  * unescaping, so `"a"` and `"\u0061"` are the same name) exactly when it holds more names than
- * the parsed value has members. One pass over the characters, with no Set and no slicing: this
- * runs for every proof.
+ * the parsed value has members. Counting needs no Set and no slicing, which keeps this cheap on
+ * the hot path: strings are skipped with `indexOf`.
  */
 function countMemberNames(text: string): number {
   let names = 0
-  let inString = false
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (inString) {
-      // After a backslash comes an escaped character, which cannot end the string.
-      if (c === 0x5c /* \ */) i++
-      else if (c === 0x22 /* " */) inString = false
-    } else if (c === 0x22) inString = true
-    else if (c === 0x3a /* : */) names++
+  let i = text.indexOf('"')
+  while (i !== -1) {
+    let j = closingQuote(text, i) + 1
+    while (isJsonWhitespace(text.charCodeAt(j))) j++
+    if (text.charCodeAt(j) === 0x3a /* : */) names++
+    i = text.indexOf('"', j)
   }
   return names
 }
@@ -61,4 +58,20 @@ function countMembers(value: unknown): number {
     if (Object.hasOwn(value, key)) count += 1 + countMembers((value as JsonObject)[key])
   }
   return count
+}
+
+/** The index of the quote that ends the string opened at `open` (the text is valid JSON). */
+function closingQuote(text: string, open: number): number {
+  let close = text.indexOf('"', open + 1)
+  // A quote preceded by an odd number of backslashes is escaped.
+  for (;;) {
+    let backslashes = 0
+    while (text.charCodeAt(close - 1 - backslashes) === 0x5c /* \ */) backslashes++
+    if (backslashes % 2 === 0) return close
+    close = text.indexOf('"', close + 1)
+  }
+}
+
+function isJsonWhitespace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 }
