@@ -11,7 +11,7 @@ import { decodeBase64url, decodeBase64urlText } from '../jose/base64url.js'
 import { verifySignature } from '../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../jose/strict-json.js'
 import { invalidToken, ResourceError } from './errors.js'
-import type { RemoteKeySet } from './jwks.js'
+import type { JwksKey, RemoteKeySet } from './jwks.js'
 
 /** The claims a resource server relies on (RFC 9068 §2.2, RFC 7519 §4.1, RFC 7800 §3.1). */
 export interface AccessTokenClaims {
@@ -170,18 +170,28 @@ function checkHeader(segment: string, policy: JwtPolicy): CheckedHeader {
   return checked
 }
 
+/** A JWT access token read up to its signature: header checked, keys found, nothing trusted. */
+export interface ReadJwt {
+  readonly alg: AsymmetricAlg
+  readonly candidates: readonly JwksKey[]
+  readonly signingInput: string
+  readonly signature: Buffer
+  /** The claims segment, decoded once the signature is verified. */
+  readonly payload: string
+}
+
 /**
- * Verifies a JWT access token's signature with the issuer's keys, then its claims.
+ * Reads a JWT access token (RFC 7515 §5.2 steps 1–7 on the header): three segments, an
+ * allowed `alg` and `typ`, a signature, and the issuer's keys it may be signed with.
  *
  * @throws {ResourceError} `invalid_token` (401), or `temporarily_unavailable` (503) when the
  *   issuer's keys cannot be fetched.
  */
-export async function verifyJwtAccessToken(
+export async function readJwtAccessToken(
   token: string,
   keys: RemoteKeySet,
   policy: JwtPolicy,
-  now: number,
-): Promise<AccessTokenClaims> {
+): Promise<ReadJwt> {
   if (token.length > MAX_TOKEN_LENGTH) throw malformed()
   const first = token.indexOf('.')
   const second = token.indexOf('.', first + 1)
@@ -209,9 +219,32 @@ export async function verifyJwtAccessToken(
       detail: `kid=${String(kid)} alg=${alg}`,
     })
   }
-  const input = token.slice(0, second)
-  if (!candidates.some((k) => verifySignature(alg, k.key, input, signature))) {
-    throw invalidToken('bad_signature', 'the access token signature is invalid')
+  return {
+    alg,
+    candidates,
+    signingInput: token.slice(0, second),
+    signature,
+    payload: token.slice(first + 1, second),
   }
-  return checkClaims(decodeClaims(token.slice(first + 1, second)), policy, now)
+}
+
+/**
+ * RFC 7515 §5.2 step 8: the signature verifies with one of the issuer's keys.
+ *
+ * @throws {ResourceError} `invalid_token` with reason `bad_signature`.
+ */
+export function checkJwtSignature(read: ReadJwt): void {
+  for (const candidate of read.candidates) {
+    if (verifySignature(read.alg, candidate.key, read.signingInput, read.signature)) return
+  }
+  throw invalidToken('bad_signature', 'the access token signature is invalid')
+}
+
+/**
+ * The claims of a token whose signature is verified, decoded and checked (RFC 9068 §4).
+ *
+ * @throws {ResourceError} `invalid_token`
+ */
+export function checkJwtClaims(read: ReadJwt, policy: JwtPolicy, now: number): AccessTokenClaims {
+  return checkClaims(decodeClaims(read.payload), policy, now)
 }

@@ -11,7 +11,7 @@
 import { computeAth } from '../bindings/dpop/ath.js'
 import { DPoPProofError } from '../bindings/dpop/errors.js'
 import type { ProofPolicy } from '../bindings/dpop/issue.js'
-import { checkProofPolicy, verifyPresentedProof } from '../bindings/dpop/present.js'
+import { checkProofPolicy, PresentedProof } from '../bindings/dpop/present.js'
 import type { VerifiedProof } from '../bindings/dpop/verify.js'
 import {
   certificateHeaderName,
@@ -33,9 +33,11 @@ import { createIntrospector, type Introspector } from './introspection.js'
 import { RemoteKeySet } from './jwks.js'
 import {
   type AccessTokenClaims,
+  checkJwtClaims,
+  checkJwtSignature,
   type JwtPolicy,
   looksLikeJwt,
-  verifyJwtAccessToken,
+  readJwtAccessToken,
 } from './jwt-access-token.js'
 import { discover, type ServerMetadata } from './metadata.js'
 import { resolveOptions, type VerifierOptions } from './options.js'
@@ -286,14 +288,28 @@ export function createVerifier(options: VerifierOptions): Verifier {
     return request.clientCertificate
   }
 
-  async function validateToken(token: string, tokenHash: string, now: number) {
+  /**
+   * The token's claims, from the cache, introspection or the JWT itself. `alongside` reads the
+   * request's proof once the JWT is read, so that the proof's signature is checked right after
+   * the token's (see `PresentedProof`).
+   */
+  async function validateToken(
+    token: string,
+    tokenHash: string,
+    now: number,
+    alongside: (() => PresentedProof) | undefined,
+  ) {
     if (!looksLikeJwt(token)) {
       if (introspector) return introspector.introspect(token, tokenHash, now)
       throw invalidToken('opaque_token', 'the access token is not a JWT and introspection is off')
     }
     const cached = cache.get(tokenHash, now)
     if (cached) return cached
-    const claims = await verifyJwtAccessToken(token, keys, policy, now)
+    const read = await readJwtAccessToken(token, keys, policy)
+    const proof = alongside?.()
+    checkJwtSignature(read)
+    proof?.checkSignature()
+    const claims = checkJwtClaims(read, policy, now)
     cache.set(tokenHash, claims, claims.exp)
     return claims
   }
@@ -333,7 +349,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const now = Date.now()
     const tokenHash = computeAth(token)
-    const claims = await validateToken(token, tokenHash, Math.floor(now / 1000))
+    let presented: PresentedProof | undefined
+    const claims = await validateToken(
+      token,
+      tokenHash,
+      Math.floor(now / 1000),
+      credentials.scheme === 'DPoP'
+        ? () => {
+            presented = new PresentedProof(dpopHeader, token, proofPolicy)
+            return presented
+          }
+        : undefined,
+    )
 
     checkAudience(claims, requirements)
 
@@ -371,8 +398,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
           },
         )
       }
-      proof = await verifyPresentedProof(
-        dpopHeader,
+      presented ??= new PresentedProof(dpopHeader, token, proofPolicy)
+      proof = await presented.verify(
         {
           htm: request.method,
           htu: requestUrl(request, urlPolicy),

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import Provider from 'oidc-provider'
 import { createProof } from '../../src/bindings/dpop/proof.js'
 import { certificateThumbprint } from '../../src/bindings/mtls/thumbprint.js'
+import { jwkThumbprint, type PublicJwk } from '../../src/jose/jwk.js'
 import { createMemoryReplayCache } from '../../src/replay/memory.js'
 import { ResourceError } from '../../src/resource/errors.js'
 import type { VerifierOptions } from '../../src/resource/options.js'
@@ -135,6 +136,108 @@ describe('RFC 9068 §4 checks', () => {
     await new Promise((resolve) => setTimeout(resolve, 2100))
     assert.equal(await reason(verifier.verify(bearer(token))), '401 invalid_token token_expired')
   })
+})
+
+describe('a DPoP-bound token and its proof: which failure is reported', () => {
+  // The verifier checks the token's signature and the proof's back to back (PresentedProof);
+  // the answer must still be the first failure in the order of RFC 9068 §4, then RFC 9449 §4.3.
+  const key = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  const jkt = jwkThumbprint(key.publicKey.export({ format: 'jwk' }) as PublicJwk)
+  const now = () => Math.floor(Date.now() / 1000)
+  const htu = `${API}/r`
+  /** Another canonical signature segment: its first character changed. */
+  const tamper = (jws: string) => {
+    const at = jws.lastIndexOf('.') + 1
+    return `${jws.slice(0, at)}${jws[at] === 'A' ? 'B' : 'A'}${jws.slice(at + 1)}`
+  }
+  const dpop = (token: string, proof: string) => ({
+    method: 'GET',
+    url: '/r',
+    headers: { authorization: `DPoP ${token}`, dpop: proof },
+  })
+  const proofFor = (token: string, options: { htu?: string; typ?: string } = {}) =>
+    options.typ === undefined
+      ? createProof({ key, htm: 'GET', htu: options.htu ?? htu, accessToken: token })
+      : tamperTyp(createProof({ key, htm: 'GET', htu, accessToken: token }))
+  /** The same proof with `typ: JWT`: its signature no longer matters, the header fails first. */
+  const tamperTyp = async (proof: Promise<string>) => {
+    const [h, p, sig] = (await proof).split('.') as [string, string, string]
+    const header = { ...JSON.parse(Buffer.from(h, 'base64url').toString()), typ: 'JWT' }
+    return `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${p}.${sig}`
+  }
+
+  const cases: [string, () => Promise<[string, string]>, string][] = [
+    [
+      'a forged token with a forged proof: the token',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [tamper(token), tamper(await proofFor(token))]
+      },
+      '401 invalid_token bad_signature',
+    ],
+    [
+      'an expired token with a malformed proof: the token',
+      async () => [issuer.token({ cnf: { jkt }, exp: now() - 60 }), 'not-a-proof'],
+      '401 invalid_token token_expired',
+    ],
+    [
+      'a token not bound by DPoP with a malformed proof: the binding',
+      async () => [issuer.token(), 'not-a-proof'],
+      '401 invalid_token token_not_dpop_bound',
+    ],
+    [
+      'a good token with a forged proof',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [token, tamper(await proofFor(token))]
+      },
+      '401 invalid_dpop_proof bad_signature',
+    ],
+    [
+      'a forged proof for another URL: the signature (step 6 before step 9)',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [token, tamper(await proofFor(token, { htu: `${API}/other` }))]
+      },
+      '401 invalid_dpop_proof bad_signature',
+    ],
+    [
+      'a proof with typ JWT: the header (step 4 before step 6)',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [token, await proofFor(token, { typ: 'JWT' })]
+      },
+      '401 invalid_dpop_proof bad_typ',
+    ],
+    [
+      'a proof for another URL',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [token, await proofFor(token, { htu: `${API}/other` })]
+      },
+      '401 invalid_dpop_proof htu_mismatch',
+    ],
+    [
+      'a good token with its proof',
+      async () => {
+        const token = issuer.token({ cnf: { jkt } })
+        return [token, await proofFor(token)]
+      },
+      'accepted',
+    ],
+  ]
+  for (const [name, make, expected] of cases) {
+    test(name, async () => {
+      const [token, proof] = await make()
+      const request = dpop(token, proof)
+      assert.equal(await reason(verifierFor({ tokenCacheSize: 0 }).verify(request)), expected)
+      // With the token cache on, the second time the token is not read again (a cache hit), and
+      // the proof alone is checked: same answer, unless the first was accepted (then a replay).
+      const cached = verifierFor({ tokenCacheSize: 100 })
+      assert.equal(await reason(cached.verify(request)), expected)
+      if (expected !== 'accepted') assert.equal(await reason(cached.verify(request)), expected)
+    })
+  }
 })
 
 describe('the issuer’s keys', () => {

@@ -75,7 +75,8 @@ export interface VerifiedProof {
   readonly expiresAt: number
 }
 
-interface CheckedHeader {
+/** A proof header whose `typ`, `alg`, `jwk` and `crit` are checked, with its imported key. */
+export interface CheckedHeader {
   readonly alg: AsymmetricAlg
   readonly jwk: PublicJwk
   readonly key: KeyObject
@@ -190,25 +191,78 @@ export function verifyProof(
  *
  * @internal
  */
-export async function verifyCheckedProof(
+export function verifyCheckedProof(
   dpop: string | readonly string[] | undefined,
   options: VerifyProofOptions,
 ): Promise<VerifiedProof> {
+  let read: ReadProof
+  try {
+    read = readProof(dpop, options.algs ?? ASYMMETRIC_ALGS, options.accessToken)
+    checkProofSignature(read)
+  } catch (error) {
+    return Promise.reject(error)
+  }
+  return completeProof(read, options)
+}
+
+/** A proof read and checked up to its signature. */
+export interface ReadProof {
+  readonly header: CheckedHeader
+  readonly claims: ProofClaims
+  readonly signingInput: string
+  readonly signature: Buffer
+}
+
+/**
+ * RFC 9449 §4.3 steps 1–5 and 7: one well-formed proof, its header (`typ`, `alg`, `jwk`) and
+ * its claims present with their types. The signature (step 6) is {@link checkProofSignature};
+ * the rest is {@link completeProof}. Split so that a resource server can check the token's
+ * signature and the proof's back to back (see resource/verifier.ts).
+ *
+ * @throws {DPoPProofError}
+ * @internal
+ */
+export function readProof(
+  dpop: string | readonly string[] | undefined,
+  algs: readonly AsymmetricAlg[],
+  accessToken: string | undefined,
+): ReadProof {
+  const proof = selectProof(dpop)
+  const parts = splitCompact(proof)
+  return {
+    header: checkHeader(parts.header, algs),
+    claims: checkClaims(decodeSegment(parts.payload), accessToken),
+    signingInput: proof.slice(0, proof.length - parts.signature.length - 1),
+    signature: decodeSignature(parts.signature),
+  }
+}
+
+/**
+ * RFC 9449 §4.3 step 6: the signature verifies with the header's `jwk`.
+ *
+ * @throws {DPoPProofError} `bad_signature`
+ * @internal
+ */
+export function checkProofSignature(read: ReadProof): void {
+  checkSignature(read.header.alg, read.header.key, read.signingInput, read.signature)
+}
+
+/**
+ * RFC 9449 §4.3 steps 8–12 on a proof whose signature is verified, then replay detection
+ * (§11.1). The `jti` is recorded last, so that a proof refused for any other reason does not
+ * take a place in the replay cache.
+ *
+ * @internal
+ */
+export async function completeProof(
+  read: ReadProof,
+  options: VerifyProofOptions,
+): Promise<VerifiedProof> {
+  const { header, claims } = read
   const now = options.currentDate?.getTime() ?? Date.now()
   const maxAge = options.maxAge ?? 60
   const clockTolerance = options.clockTolerance ?? 5
 
-  const proof = selectProof(dpop)
-  const parts = splitCompact(proof)
-  const header = checkHeader(parts.header, options.algs ?? ASYMMETRIC_ALGS)
-  const claims = checkClaims(decodeSegment(parts.payload), options.accessToken)
-  const signature = decodeSignature(parts.signature)
-  checkSignature(
-    header.alg,
-    header.key,
-    proof.slice(0, proof.length - parts.signature.length - 1),
-    signature,
-  )
   checkHtm(claims.htm, options.htm)
   checkHtu(claims.htu, options.htu)
   let expiresAt = (claims.iat + maxAge + clockTolerance) * 1000

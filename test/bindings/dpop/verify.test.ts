@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { describe, test } from 'node:test'
 import { computeAth } from '../../../src/bindings/dpop/ath.js'
 import { DPoPProofError } from '../../../src/bindings/dpop/errors.js'
 import { createNonceProvider } from '../../../src/bindings/dpop/nonce.js'
+import { verifyPresentedProof } from '../../../src/bindings/dpop/present.js'
 import { createProof } from '../../../src/bindings/dpop/proof.js'
 import { type VerifyProofOptions, verifyProof } from '../../../src/bindings/dpop/verify.js'
 import type { AsymmetricAlg } from '../../../src/jose/algs.js'
@@ -438,5 +439,40 @@ describe('verifyProof misuse', () => {
       error_description: 'DPoP proof "htu" does not match the request',
     })
     assert.match(err.detail ?? '', /evil\.example/)
+  })
+})
+
+describe('verifyPresentedProof (the presenting side, RFC 9449 §7.1)', () => {
+  const token = 'an-access-token'
+  const jkt = jwkThumbprint(es256.jwk as PublicJwk)
+  const policy = { replayCache: createMemoryReplayCache(), currentDate }
+  const presentation = { htm: 'POST', htu: 'https://as.example/token', accessToken: token, jkt }
+  const bound = () => withClaims({ jti: randomUUID(), ath: computeAth(token) })
+
+  test('a proof for the token, by the key it is bound to', async () => {
+    const proof = await verifyPresentedProof(bound(), presentation, policy)
+    assert.equal(proof.jkt, jkt)
+    assert.equal(proof.claims.ath, computeAth(token))
+  })
+
+  test('each failure with its reason: no ath, another token, another key, a replay', async () => {
+    const reasonOf = (promise: Promise<unknown>) =>
+      promise.then(
+        () => 'accepted',
+        (error: DPoPProofError) => error.reason,
+      )
+    const cases: [string, string, Partial<typeof presentation>][] = [
+      [withClaims({ jti: randomUUID() }), 'ath_missing', {}],
+      [bound(), 'ath_mismatch', { accessToken: 'another-token' }],
+      [bound(), 'jkt_mismatch', { jkt: jwkThumbprint(testKey('ES256').jwk as PublicJwk) }],
+      ['', 'missing_proof', {}],
+    ]
+    for (const [proof, reason, change] of cases) {
+      const presented = verifyPresentedProof(proof, { ...presentation, ...change }, policy)
+      assert.equal(await reasonOf(presented), reason)
+    }
+    const once = bound()
+    assert.equal(await reasonOf(verifyPresentedProof(once, presentation, policy)), 'accepted')
+    assert.equal(await reasonOf(verifyPresentedProof(once, presentation, policy)), 'replayed_jti')
   })
 })
