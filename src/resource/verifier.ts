@@ -289,15 +289,15 @@ export function createVerifier(options: VerifierOptions): Verifier {
   }
 
   /**
-   * The token's claims, from the cache, introspection or the JWT itself. `alongside` reads the
-   * request's proof once the JWT is read, so that the proof's signature is checked right after
-   * the token's (see `PresentedProof`).
+   * The token's claims, from the cache, introspection or the JWT itself. When the JWT is
+   * verified, the signature of the request's proof is checked right after the token's (see
+   * `PresentedProof`).
    */
   async function validateToken(
     token: string,
     tokenHash: string,
     now: number,
-    alongside: (() => PresentedProof) | undefined,
+    presented: PresentedProof | undefined,
   ) {
     if (!looksLikeJwt(token)) {
       if (introspector) return introspector.introspect(token, tokenHash, now)
@@ -306,9 +306,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     const cached = cache.get(tokenHash, now)
     if (cached) return cached
     const read = await readJwtAccessToken(token, keys, policy)
-    const proof = alongside?.()
     checkJwtSignature(read)
-    proof?.checkSignature()
+    presented?.checkSignature()
     const claims = checkJwtClaims(read, policy, now)
     cache.set(tokenHash, claims, claims.exp)
     return claims
@@ -349,18 +348,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
     const now = Date.now()
     const tokenHash = computeAth(token)
-    let presented: PresentedProof | undefined
-    const claims = await validateToken(
-      token,
-      tokenHash,
-      Math.floor(now / 1000),
-      credentials.scheme === 'DPoP'
-        ? () => {
-            presented = new PresentedProof(dpopHeader, token, proofPolicy)
-            return presented
-          }
-        : undefined,
-    )
+    // Read now, checked once the token is: reading never throws, a failure waits its turn.
+    const presented =
+      credentials.scheme === 'DPoP' ? new PresentedProof(dpopHeader, token, proofPolicy) : undefined
+    const claims = await validateToken(token, tokenHash, Math.floor(now / 1000), presented)
 
     checkAudience(claims, requirements)
 
@@ -398,8 +389,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
           },
         )
       }
-      presented ??= new PresentedProof(dpopHeader, token, proofPolicy)
-      proof = await presented.verify(
+      proof = await (presented as PresentedProof).verify(
         {
           htm: request.method,
           htu: requestUrl(request, urlPolicy),
