@@ -268,8 +268,8 @@ describe('keybound inspect', () => {
     'tok',
     '--nonce',
     'n-1',
-    '--jkt',
-    ecJkt,
+    // A thumbprint is base64url and starts with "-" one time in 64: the `=` form takes it.
+    `--jkt=${ecJkt}`,
   ]
 
   test('a good proof: header, payload, jkt, iat age and PASS lines; exit 0', () => {
