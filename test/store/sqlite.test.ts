@@ -14,6 +14,8 @@ import {
 } from './contract.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'keybound-sqlite-'))
+/** better-sqlite3 objects this file opens itself (see the test that opens the file raw). */
+const unreclaimed: unknown[] = []
 after(() => rmSync(dir, { recursive: true, force: true }))
 
 // A nested path: openStore creates the parent directories.
@@ -46,10 +48,15 @@ describe('SQLite store', () => {
 
     // The file is in WAL mode (a persistent setting) with its migration recorded once.
     const raw = new SqliteDatabase(path, { readonly: true })
+    const mode = raw.prepare('PRAGMA journal_mode')
+    const migrations = raw.prepare('SELECT name FROM keybound_migration ORDER BY name')
+    // Kept reachable, as src/store/open.ts keeps its own: on Node 24, better-sqlite3 12 aborts
+    // the process when a Database or Statement is garbage-collected (WiseLibs/better-sqlite3
+    // #1515), which happened here once, mid-suite.
+    unreclaimed.push(raw, mode, migrations)
     try {
-      assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal')
-      const applied = raw.prepare('SELECT name FROM keybound_migration ORDER BY name').all()
-      assert.deepEqual(applied, [{ name: '0001_initial' }])
+      assert.deepEqual(mode.get(), { journal_mode: 'wal' })
+      assert.deepEqual(migrations.all(), [{ name: '0001_initial' }])
     } finally {
       raw.close()
     }
