@@ -12,8 +12,20 @@
  * second form.
  */
 
-/** `R || S` of `size`-byte halves → DER, written into one buffer (this runs per verification). */
+/** `R || S` of `size`-byte halves → DER, in a buffer of its own. */
 export function p1363ToDer(signature: Uint8Array, size: number): Buffer {
+  const out = Buffer.allocUnsafe(MAX_DER_LENGTH)
+  return out.subarray(0, writeDer(signature, size, out))
+}
+
+/** The longest DER signature {@link writeDer} writes (P-521: 9 bytes of framing). */
+export const MAX_DER_LENGTH = 2 * 66 + 9
+
+/**
+ * `R || S` of `size`-byte halves → DER, written into `out` from index 0; returns its length.
+ * Writing into a buffer the caller reuses allocates nothing: this runs per verification.
+ */
+export function writeDer(signature: Uint8Array, size: number, out: Uint8Array): number {
   // Each half as a minimal DER INTEGER (X.690 §8.3): leading zero bytes dropped, one 0x00 put
   // back when the first remaining byte has its high bit set (it would read as negative).
   let r = 0
@@ -25,22 +37,19 @@ export function p1363ToDer(signature: Uint8Array, size: number): Buffer {
   const rLength = size - r + rPad
   const sLength = 2 * size - s + sPad
   const body = 4 + rLength + sLength
-  const head = body < 0x80 ? 2 : 3 // P-521 signatures exceed 127 bytes: a long-form length
-  const out = Buffer.allocUnsafe(head + body)
   let i = 0
   out[i++] = 0x30
-  if (head === 3) out[i++] = 0x81
+  if (body >= 0x80) out[i++] = 0x81 // P-521 signatures exceed 127 bytes: a long-form length
   out[i++] = body
   out[i++] = 0x02
   out[i++] = rLength
   if (rPad) out[i++] = 0
-  // Byte loops rather than `set(subarray())`: two views fewer per verification.
   for (let k = r; k < size; k++) out[i++] = signature[k] as number
   out[i++] = 0x02
   out[i++] = sLength
   if (sPad) out[i++] = 0
   for (let k = s; k < 2 * size; k++) out[i++] = signature[k] as number
-  return out
+  return i
 }
 
 /** DER (as OpenSSL signs) → `R || S` of `size`-byte halves. */

@@ -7,8 +7,8 @@
  * `aud` naming this resource, `exp` in the future and `nbf` in the past.
  */
 import type { AsymmetricAlg } from '../jose/algs.js'
-import { decodeBase64url, decodeBase64urlText } from '../jose/base64url.js'
-import { verifySignature } from '../jose/signature.js'
+import { decodeBase64urlText } from '../jose/base64url.js'
+import { verifyJwsSignature } from '../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../jose/strict-json.js'
 import { invalidToken, ResourceError } from './errors.js'
 import type { JwksKey, RemoteKeySet } from './jwks.js'
@@ -174,8 +174,9 @@ function checkHeader(segment: string, policy: JwtPolicy): CheckedHeader {
 export interface ReadJwt {
   readonly alg: AsymmetricAlg
   readonly candidates: readonly JwksKey[]
-  readonly signingInput: string
-  readonly signature: Buffer
+  readonly token: string
+  /** Where the signature segment begins (it is decoded only to be verified). */
+  readonly signatureStart: number
   /** The claims segment, decoded once the signature is verified. */
   readonly payload: string
 }
@@ -197,8 +198,7 @@ export async function readJwtAccessToken(
   const second = token.indexOf('.', first + 1)
   if (first === -1 || second === -1 || token.indexOf('.', second + 1) !== -1) throw malformed()
   const { alg, kid } = checkHeader(token.slice(0, first), policy)
-  const signature = decodeBase64url(token.slice(second + 1))
-  if (signature === undefined || signature.length === 0) throw malformed()
+  if (second + 1 === token.length) throw malformed()
 
   let candidates = keys.known(kid, alg)
   if (candidates === undefined) {
@@ -222,8 +222,8 @@ export async function readJwtAccessToken(
   return {
     alg,
     candidates,
-    signingInput: token.slice(0, second),
-    signature,
+    token,
+    signatureStart: second + 1,
     payload: token.slice(first + 1, second),
   }
 }
@@ -231,11 +231,14 @@ export async function readJwtAccessToken(
 /**
  * RFC 7515 §5.2 step 8: the signature verifies with one of the issuer's keys.
  *
- * @throws {ResourceError} `invalid_token` with reason `bad_signature`.
+ * @throws {ResourceError} `invalid_token` with reason `bad_signature`, or `malformed_token` when
+ *   the signature segment is not base64url.
  */
 export function checkJwtSignature(read: ReadJwt): void {
   for (const candidate of read.candidates) {
-    if (verifySignature(read.alg, candidate.key, read.signingInput, read.signature)) return
+    const verified = verifyJwsSignature(read.alg, candidate.key, read.token, read.signatureStart)
+    if (verified === undefined) throw malformed()
+    if (verified) return
   }
   throw invalidToken('bad_signature', 'the access token signature is invalid')
 }

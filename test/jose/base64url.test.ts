@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { test } from 'node:test'
 import {
   decodeBase64url,
+  decodeBase64urlInto,
   decodeBase64urlText,
   encodeBase64url,
   isBase64url,
@@ -62,4 +63,21 @@ test('decodeBase64urlText: each result is its own, and long input is decoded who
   const full = 'z'.repeat(12 * 1024)
   assert.equal(decodeBase64urlText(encodeBase64url(full)), full)
   assert.equal(decodeBase64urlText(encodeBase64url(long)), long)
+})
+
+test('decodeBase64urlInto: the same bytes as Buffer, from any range, and the same refusals', () => {
+  const out = new Uint8Array(64)
+  for (let n = 0; n < 48; n++) {
+    const bytes = Buffer.from(Array.from({ length: n }, (_, i) => (i * 91 + n * 7) & 0xff))
+    const s = `xx.${bytes.toString('base64url')}.yy`
+    const written = decodeBase64urlInto(s, 3, s.length - 3, out)
+    assert.equal(written, n)
+    assert.deepEqual(Buffer.from(out.subarray(0, written)), bytes)
+  }
+  for (const s of ['YQ==', 'a+b/', 'YW Jj', 'Y', 'YWJjZ', '%41', 'YR', 'YWJ\u00e9', 'YWJ\u0100']) {
+    assert.equal(decodeBase64urlInto(s, 0, s.length, out), -1, s)
+  }
+  // What does not fit is refused whole, never written past the end.
+  assert.equal(decodeBase64urlInto('AAAAAAAA', 0, 8, new Uint8Array(5)), -1)
+  assert.equal(decodeBase64urlInto('AAAAAAAA', 0, 8, new Uint8Array(6)), 6)
 })

@@ -7,9 +7,9 @@
  */
 import type { KeyObject } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { decodeBase64url, decodeBase64urlText } from '../../jose/base64url.js'
+import { decodeBase64urlText } from '../../jose/base64url.js'
 import { checkPublicJwk, importPublicJwk, type PublicJwk } from '../../jose/jwk.js'
-import { verifySignature } from '../../jose/signature.js'
+import { verifyJwsSignature } from '../../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../../jose/strict-json.js'
 import { computeAth } from './ath.js'
 import { DPoPProofError } from './errors.js'
@@ -34,9 +34,11 @@ export function selectProof(values: string | readonly string[] | undefined): str
 }
 
 export interface CompactParts {
+  readonly proof: string
   readonly header: string
   readonly payload: string
-  readonly signature: string
+  /** Where the signature segment begins (it is decoded only to be verified). */
+  readonly signatureStart: number
 }
 
 /** RFC 9449 §4.3 step 2, first half: a compact JWS (RFC 7515 §7.1) of bounded size. */
@@ -50,9 +52,10 @@ export function splitCompact(proof: string): CompactParts {
     throw new DPoPProofError(proof.includes(',') ? 'multiple_proofs' : 'malformed_jws')
   }
   return {
+    proof,
     header: proof.slice(0, first),
     payload: proof.slice(first + 1, second),
-    signature: proof.slice(second + 1),
+    signatureStart: second + 1,
   }
 }
 
@@ -64,12 +67,6 @@ export function decodeSegment(segment: string): JsonObject {
   const result = parseJsonObject(text)
   if (typeof result === 'string') throw new DPoPProofError(result)
   return result
-}
-
-export function decodeSignature(segment: string): Buffer {
-  const bytes = decodeBase64url(segment)
-  if (bytes === undefined || bytes.length === 0) throw new DPoPProofError('bad_base64url')
-  return bytes
 }
 
 /** RFC 9449 §4.3 step 4: "the typ JOSE Header Parameter has the value dpop+jwt". */
@@ -143,14 +140,14 @@ export function checkClaims(payload: JsonObject, accessToken: string | undefined
   return claims
 }
 
-/** RFC 9449 §4.3 step 6: "the JWT signature verifies with the public key contained in the jwk". */
-export function checkSignature(
-  alg: AsymmetricAlg,
-  key: KeyObject,
-  signingInput: string,
-  signature: Uint8Array,
-): void {
-  if (!verifySignature(alg, key, signingInput, signature)) throw new DPoPProofError('bad_signature')
+/**
+ * RFC 9449 §4.3 step 6: "the JWT signature verifies with the public key contained in the jwk".
+ * The signature segment is decoded here, as it is verified (see jose/signature.ts).
+ */
+export function checkSignature(alg: AsymmetricAlg, key: KeyObject, parts: CompactParts): void {
+  const verified = verifyJwsSignature(alg, key, parts.proof, parts.signatureStart)
+  if (verified === undefined) throw new DPoPProofError('bad_base64url')
+  if (!verified) throw new DPoPProofError('bad_signature')
 }
 
 /** RFC 9449 §4.3 step 8: `htm` matches the request method (methods are case-sensitive, RFC 9110 §9.1). */

@@ -24,7 +24,6 @@ import {
   checkSignature,
   checkTyp,
   decodeSegment,
-  decodeSignature,
   importProofKey,
   type ProofClaims,
   selectProof,
@@ -116,9 +115,7 @@ export function inspectProof(
 
   if (parts && alg && key) {
     const [a, k, p] = [alg, key, parts]
-    run('signature', () =>
-      checkSignature(a, k, `${p.header}.${p.payload}`, decodeSignature(p.signature)),
-    )
+    run('signature', () => checkSignature(a, k, p))
   } else skip('signature', 'no usable alg and jwk')
 
   const withClaims = (check: string, given: unknown, fn: (c: ProofClaims) => void) => {

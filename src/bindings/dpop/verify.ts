@@ -10,6 +10,7 @@ import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../../jose
 import { jwkThumbprint, type PublicJwk } from '../../jose/jwk.js'
 import type { ReplayCache } from '../../replay/types.js'
 import {
+  type CompactParts,
   checkAlg,
   checkAth,
   checkClaims,
@@ -23,7 +24,6 @@ import {
   checkSignature,
   checkTyp,
   decodeSegment,
-  decodeSignature,
   importProofKey,
   type ProofClaims,
   selectProof,
@@ -209,8 +209,7 @@ export function verifyCheckedProof(
 export interface ReadProof {
   readonly header: CheckedHeader
   readonly claims: ProofClaims
-  readonly signingInput: string
-  readonly signature: Buffer
+  readonly parts: CompactParts
 }
 
 /**
@@ -232,19 +231,18 @@ export function readProof(
   return {
     header: checkHeader(parts.header, algs),
     claims: checkClaims(decodeSegment(parts.payload), accessToken),
-    signingInput: proof.slice(0, proof.length - parts.signature.length - 1),
-    signature: decodeSignature(parts.signature),
+    parts,
   }
 }
 
 /**
  * RFC 9449 §4.3 step 6: the signature verifies with the header's `jwk`.
  *
- * @throws {DPoPProofError} `bad_signature`
+ * @throws {DPoPProofError} `bad_signature`, or `bad_base64url` for the signature segment
  * @internal
  */
 export function checkProofSignature(read: ReadProof): void {
-  checkSignature(read.header.alg, read.header.key, read.signingInput, read.signature)
+  checkSignature(read.header.alg, read.header.key, read.parts)
 }
 
 /**

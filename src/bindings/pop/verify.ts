@@ -8,9 +8,9 @@
  */
 import { hash, timingSafeEqual } from 'node:crypto'
 import { type AsymmetricAlg, isAsymmetricAlg } from '../../jose/algs.js'
-import { decodeBase64url, decodeBase64urlText } from '../../jose/base64url.js'
+import { decodeBase64urlText, isBase64url } from '../../jose/base64url.js'
 import { checkPublicJwk, importPublicJwk, type PublicJwk } from '../../jose/jwk.js'
-import { verifySignature } from '../../jose/signature.js'
+import { verifyJwsSignature } from '../../jose/signature.js'
 import { type JsonObject, parseJsonObject } from '../../jose/strict-json.js'
 import type { ReplayCache } from '../../replay/types.js'
 import {
@@ -107,8 +107,9 @@ const DEFAULT_ALGS: readonly AsymmetricAlg[] = [
 export interface DecodedPopJws {
   readonly header: JsonObject
   readonly payload: JsonObject
-  readonly signingInput: string
-  readonly signature: Buffer
+  /** The compact serialization itself. */
+  readonly jws: string
+  /** Its signature segment, canonical base64url (decoded only to be verified). */
   readonly signaturePart: string
 }
 
@@ -118,13 +119,12 @@ export function decodePopJws(jws: string): DecodedPopJws {
   const [h, p, s] = parts as [string, string, string]
   const headerText = decodeBase64urlText(h)
   const payloadText = decodeBase64urlText(p)
-  const signature = decodeBase64url(s)
-  if (headerText === undefined || payloadText === undefined || !signature || s === '') {
+  if (headerText === undefined || payloadText === undefined || s === '' || !isBase64url(s)) {
     throw new PopSignatureError('bad_base64url')
   }
   const header = parseStrict(headerText)
   const payload = parseStrict(payloadText)
-  return { header, payload, signingInput: `${h}.${p}`, signature, signaturePart: s }
+  return { header, payload, jws, signaturePart: s }
 }
 
 /** A header or payload: valid UTF-8 (`null` is not) holding a JSON object, names unique. */
@@ -267,8 +267,8 @@ export async function verifyPopSignature(
   const window = policy.window ?? 300
   const compat = policy.compat === true
   const required = policy.required ?? []
-  const { header, payload, signingInput, signature, signaturePart } =
-    typeof jws === 'string' ? decodePopJws(jws) : jws
+  const decoded = typeof jws === 'string' ? decodePopJws(jws) : jws
+  const { header, payload, signaturePart } = decoded
   const alg = checkAlg(header, options.cnfJwk, policy.algs ?? DEFAULT_ALGS)
   let key: ReturnType<typeof importPublicJwk>
   try {
@@ -276,7 +276,8 @@ export async function verifyPopSignature(
   } catch {
     throw new PopSignatureError('jwk_invalid')
   }
-  if (!verifySignature(alg, key, signingInput, signature)) {
+  const signatureStart = decoded.jws.length - signaturePart.length
+  if (!verifyJwsSignature(alg, key, decoded.jws, signatureStart)) {
     throw new PopSignatureError('bad_signature')
   }
   checkAt(payload, options.accessToken)
