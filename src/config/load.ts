@@ -7,8 +7,9 @@
  * by a scrypt hash. Every mistake in the file is reported at once, one line per issue, each
  * starting with the dotted path of the field (`clients[1].redirect_uris[0]: ...`).
  */
-import { hash, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import type { z } from 'zod'
 import { encodeBase64url } from '../jose/base64url.js'
 import { parseJsonObject } from '../jose/strict-json.js'
@@ -82,17 +83,28 @@ export function hashPassword(password: string): string {
   return `scrypt$${SCRYPT.N}$${SCRYPT.r}$${SCRYPT.p}$${encodeBase64url(salt)}$${encodeBase64url(key)}`
 }
 
+const scryptAsync = promisify(scrypt) as (
+  password: string,
+  salt: Buffer,
+  keylen: number,
+  options: { N: number; r: number; p: number; maxmem: number },
+) => Promise<Buffer>
+
 /**
  * Whether `password` matches a hash from {@link hashPassword} (its own N, r, p are used, so
  * hashes made with other parameters still verify). Compared in constant time; a malformed
- * hash answers `false`, never throws.
+ * hash answers `false`, never rejects.
+ *
+ * scrypt runs on libuv's thread pool, not on the event loop: one check costs tens of
+ * milliseconds of CPU by design, and a burst of login attempts must not stall the token,
+ * introspection and resource requests the same process serves meanwhile.
  */
-export function verifyPassword(password: string, passwordHash: string): boolean {
+export async function verifyPassword(password: string, passwordHash: string): Promise<boolean> {
   if (typeof password !== 'string' || typeof passwordHash !== 'string') return false
   const parsed = parseScryptHash(passwordHash)
   if (!parsed) return false
   try {
-    const key = scryptSync(password, parsed.salt, parsed.hash.length, {
+    const key = await scryptAsync(password, parsed.salt, parsed.hash.length, {
       N: parsed.N,
       r: parsed.r,
       p: parsed.p,

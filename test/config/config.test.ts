@@ -89,7 +89,7 @@ describe('parseConfig', () => {
     )
   })
 
-  it('accepts the documented example and a full client, with every field mapped', () => {
+  it('accepts the documented example and a full client, with every field mapped', async () => {
     const { config, warnings } = parseConfig({
       ...CONFIG_EXAMPLE,
       clients: [
@@ -159,7 +159,7 @@ describe('parseConfig', () => {
     const [alice] = config.users
     assert.equal(alice?.username, 'alice')
     assert.deepEqual(alice?.claims, { name: 'Alice', email: 'alice@example.com' })
-    assert.ok(verifyPassword('correct horse battery staple', alice?.password_hash ?? ''))
+    assert.ok(await verifyPassword('correct horse battery staple', alice?.password_hash ?? ''))
   })
 
   it('keeps no plain client secret or password', () => {
@@ -590,20 +590,20 @@ describe('parseConfig', () => {
 })
 
 describe('hashPassword and verifyPassword', () => {
-  it('round-trip, with a new salt each time', () => {
+  it('round-trip, with a new salt each time', async () => {
     const hash = hashPassword('correct horse')
     assert.match(hash, /^scrypt\$16384\$8\$1\$[\w-]{22}\$[\w-]{43}$/)
-    assert.ok(verifyPassword('correct horse', hash))
+    assert.ok(await verifyPassword('correct horse', hash))
     assert.notEqual(hashPassword('correct horse'), hash)
   })
 
-  it('refuse a wrong password', () => {
+  it('refuse a wrong password', async () => {
     const hash = hashPassword('correct horse')
-    assert.equal(verifyPassword('correct horsf', hash), false)
-    assert.equal(verifyPassword('', hash), false)
+    assert.equal(await verifyPassword('correct horsf', hash), false)
+    assert.equal(await verifyPassword('', hash), false)
   })
 
-  it('answer false for a malformed hash, without throwing', () => {
+  it('answer false for a malformed hash, without rejecting', async () => {
     const good = hashPassword('pw')
     const [, , , , salt, key] = good.split('$')
     for (const bad of [
@@ -622,9 +622,23 @@ describe('hashPassword and verifyPassword', () => {
       `scrypt$16384$8$1$AAAA$${key}`, // salt too short
       `scrypt$16384$8$1$${salt}$${key}=`,
     ]) {
-      assert.equal(verifyPassword('pw', bad), false, bad)
+      assert.equal(await verifyPassword('pw', bad), false, bad)
     }
-    assert.equal(verifyPassword('pw', undefined as unknown as string), false)
+    assert.equal(await verifyPassword('pw', undefined as unknown as string), false)
+  })
+  it('verify off the event loop: other work runs while scrypt does', async () => {
+    const hash = hashPassword('correct horse')
+    let turns = 0
+    const timer = setInterval(() => turns++, 1)
+    try {
+      // A synchronous scrypt would hold the loop until it settled: no timer could fire.
+      const checks = Array.from({ length: 4 }, () => verifyPassword('correct horse', hash))
+      const before = turns
+      assert.deepEqual(await Promise.all(checks), [true, true, true, true])
+      assert.ok(turns > before, `the event loop turned ${turns - before} times during 4 checks`)
+    } finally {
+      clearInterval(timer)
+    }
   })
 })
 

@@ -48,7 +48,7 @@ export class Login {
     const user = await this.#store.getUser(username)
     // An unknown user is checked against a hash of a random password: the same work, never ok.
     this.#dummyHash ??= hashPassword(randomBytes(16).toString('base64url'))
-    const ok = verifyPassword(password, user?.password_hash ?? this.#dummyHash)
+    const ok = await verifyPassword(password, user?.password_hash ?? this.#dummyHash)
     if (!user || !ok) return this.#failed(username, address)
     this.#byUser.clear(username)
     return { status: 'ok', sub: user.username }
