@@ -23,6 +23,7 @@ import { TLS_CLIENT_AUTH_NAMES } from '../bindings/mtls/issue.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, isAsymmetricAlg } from '../jose/algs.js'
 import { decodeBase64url } from '../jose/base64url.js'
 import { checkPublicJwk } from '../jose/jwk.js'
+import { DEFAULT_MAX_ENTRIES } from '../replay/memory.js'
 import type { TokenBinding, TokenEndpointAuthMethod } from '../store/types.js'
 
 const MINUTE = 60
@@ -186,6 +187,42 @@ export function isDatabaseUrl(value: string): boolean {
 function isRedisUrl(value: string): boolean {
   const url = parseUrl(value)
   return url !== undefined && (url.protocol === 'redis:' || url.protocol === 'rediss:')
+}
+
+/**
+ * Where used proofs are remembered (RFC 9449 §11.1), for `keybound serve` and `keybound
+ * gateway` alike: `replayCache` and the in-memory ceiling `replayCacheMaxEntries`.
+ *
+ * @param remembered what the process remembers, for the descriptions.
+ */
+export function replayCacheFields(remembered: string) {
+  return {
+    replayCache: z
+      .string()
+      .refine(
+        (value) => value === 'memory' || isRedisUrl(value),
+        'must be "memory" or a redis:// or rediss:// URL',
+      )
+      .default('memory')
+      .meta({
+        description:
+          `Where ${remembered} are remembered to detect replays (RFC 9449 §11.1): \`memory\` ` +
+          '(one instance) or a `redis://` / `rediss://` URL (shared by every instance).',
+      }),
+    replayCacheMaxEntries: z
+      .int('must be an integer')
+      .min(1, 'must be at least 1')
+      .default(DEFAULT_MAX_ENTRIES)
+      .meta({
+        description:
+          'With `memory`: the most entries the cache holds, about 150 bytes each. An entry ' +
+          "stays for its proof's window (a DPoP proof: `iatWindow` + `clockTolerance`, 65 s " +
+          'by default), so this divided by the window is the sustained rate of fresh proofs ' +
+          'per second the instance accepts (about 15,000 by default); past it, requests with ' +
+          'a proof get 503 `temporarily_unavailable`, since forgetting a proof still inside ' +
+          'its window would let it be replayed.',
+      }),
+  }
 }
 
 /** The names `proxy-addr` (Fastify's `trustProxy`) knows for address ranges. */
@@ -802,19 +839,7 @@ export const configSchema = z
       })
       .prefault({})
       .meta({ description: 'DPoP proofs (RFC 9449).' }),
-    /** Where used proofs are remembered (RFC 9449 §11.1). */
-    replayCache: z
-      .string()
-      .refine(
-        (value) => value === 'memory' || isRedisUrl(value),
-        'must be "memory" or a redis:// or rediss:// URL',
-      )
-      .default('memory')
-      .meta({
-        description:
-          'Where used proofs are remembered to detect replays (RFC 9449 §11.1): `memory` ' +
-          '(one instance) or a `redis://` / `rediss://` URL (shared by every instance).',
-      }),
+    ...replayCacheFields('used proofs'),
     /** The scopes the server knows. */
     scopes: unique(scopeToken)
       .default(['read', 'write'])

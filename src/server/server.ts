@@ -19,8 +19,7 @@ import {
 } from '../config/index.js'
 import { compileServerTrustProxy } from '../http/trust-proxy.js'
 import { decodeBase64url } from '../jose/base64url.js'
-import { createMemoryReplayCache } from '../replay/memory.js'
-import { createRedisReplayCache } from '../replay/redis.js'
+import { openReplayCache } from '../replay/open.js'
 import type { ReplayCache } from '../replay/types.js'
 import { type OpenStoreOptions, openStore } from '../store/open.js'
 import type { Store } from '../store/types.js'
@@ -73,12 +72,6 @@ async function syncConfiguredClients(store: Store, config: Config): Promise<void
     })
   }
   for (const user of config.users) await store.upsertUser(user)
-}
-
-function replayCacheOf(config: Config): ReplayCache {
-  return config.replayCache === 'memory'
-    ? createMemoryReplayCache()
-    : createRedisReplayCache({ url: config.replayCache })
 }
 
 /** The mutual-TLS part of the context (RFC 8705). */
@@ -135,7 +128,7 @@ export async function createAuthorizationServer(
   try {
     await syncConfiguredClients(store, config)
     const keys = await SigningKeys.load(store, config.keys)
-    replayCache = replayCacheOf(config)
+    replayCache = openReplayCache(config)
     const nonceSecret = config.dpop.nonceSecret
       ? decodeBase64url(config.dpop.nonceSecret)
       : undefined

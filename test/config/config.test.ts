@@ -68,6 +68,7 @@ describe('parseConfig', () => {
         nonceStep: 60,
       },
       replayCache: 'memory',
+      replayCacheMaxEntries: 1_000_000,
       scopes: ['read', 'write'],
       clients: [],
       users: [],
@@ -475,6 +476,18 @@ describe('parseConfig', () => {
       { replayCache: 'http://cache:6379' },
       'replayCache',
       /"memory" or a redis/,
+    ],
+    [
+      'a replay cache of no entries',
+      { replayCacheMaxEntries: 0 },
+      'replayCacheMaxEntries',
+      /must be at least 1/,
+    ],
+    [
+      'a fractional replay cache size',
+      { replayCacheMaxEntries: 1.5 },
+      'replayCacheMaxEntries',
+      /must be an integer/,
     ],
     [
       'a bad database URL scheme',

@@ -24,7 +24,7 @@ import {
   toConfigIssues,
   zodIssueMessage,
 } from '../../config/load.js'
-import { isIssuerUrl, LOG_LEVELS } from '../../config/schema.js'
+import { isIssuerUrl, LOG_LEVELS, replayCacheFields } from '../../config/schema.js'
 import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
 import { decodeBase64url, encodeBase64url } from '../../jose/base64url.js'
 import { parseJsonObject } from '../../jose/strict-json.js'
@@ -118,11 +118,6 @@ function isHttpsOrLoopback(value: string): boolean {
   const url = parseUrl(value)
   if (url === undefined || !isBaseUrl(value)) return false
   return url.protocol === 'https:' || /^(localhost|127\.[\d.]+|\[::1\])$/.test(url.hostname)
-}
-
-function isRedisUrl(value: string): boolean {
-  const url = parseUrl(value)
-  return url !== undefined && (url.protocol === 'redis:' || url.protocol === 'rediss:')
 }
 
 /** An IP address, a CIDR range, or one of {@link NAMED_RANGES}. */
@@ -421,18 +416,7 @@ export const gatewayConfigSchema = z
           'With this section the `PoP` scheme is offered in challenges; without it a token ' +
           'bound with `cnf.jwk` is still verified, with the defaults.',
       }),
-    replayCache: z
-      .string()
-      .refine(
-        (value) => value === 'memory' || isRedisUrl(value),
-        'must be "memory" or a redis:// or rediss:// URL',
-      )
-      .default('memory')
-      .meta({
-        description:
-          'Where used proofs and signatures are remembered (RFC 9449 §11.1): `memory` (one instance) or a ' +
-          '`redis://` / `rediss://` URL (shared by every instance).',
-      }),
+    ...replayCacheFields('used proofs and signatures'),
     allowBearer: z.boolean().default(false).meta({
       description: 'Accept tokens with no binding (`cnf`) as plain `Bearer` tokens.',
     }),

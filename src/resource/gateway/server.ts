@@ -17,8 +17,7 @@ import {
   createClientCertificateSource,
 } from '../../bindings/mtls/client-certificate.js'
 import { decodeBase64url } from '../../jose/base64url.js'
-import { createMemoryReplayCache } from '../../replay/memory.js'
-import { createRedisReplayCache } from '../../replay/redis.js'
+import { openReplayCache } from '../../replay/open.js'
 import type { ReplayCache } from '../../replay/types.js'
 import { MAX_BODY_SIZE, readNodeBody } from '../adapters/http.js'
 import { invalidRequest, ResourceError } from '../errors.js'
@@ -50,12 +49,6 @@ export interface Gateway {
 }
 
 const ms = (seconds: number) => Math.max(1, Math.round(seconds * 1000))
-
-function replayCacheOf(config: GatewayConfig): ReplayCache {
-  return config.replayCache === 'memory'
-    ? createMemoryReplayCache()
-    : createRedisReplayCache({ url: config.replayCache })
-}
 
 /**
  * The HTTPS listener's options: the gateway's certificate, and a client certificate asked for
@@ -93,7 +86,7 @@ export function createGateway(config: GatewayConfig, options: GatewayOptions = {
   const trusted = compileTrustProxy(config.trustProxy)
   const publicUrl = config.publicUrl === undefined ? undefined : new URL(config.publicUrl)
   const urlPolicy: UrlPolicy = { publicUrl, trusted }
-  const replayCache = replayCacheOf(config)
+  const replayCache = openReplayCache(config)
   try {
     return assemble(config, options, {
       logger,

@@ -46,9 +46,12 @@ export function sendOAuthError(
   reply: FastifyReply,
 ): void {
   const fields = { error: err.error, reason: err.reason, detail: err.detail, status: err.status }
-  if (err.status >= 500 && !(err.status === 503))
+  if (err.status === 503) {
+    // Replay detection unavailable or at capacity: the operator's to act on, not the client's.
+    request.log.warn(fields, 'request refused: temporarily unavailable')
+  } else if (err.status >= 500) {
     request.log.error({ ...fields, err: err.cause ?? err }, 'request failed')
-  else request.log.info(fields, 'request refused')
+  } else request.log.info(fields, 'request refused')
   reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
   // RFC 6749 §5.2: a failed client authentication is a 401 with a challenge.
   if (err.error === 'invalid_client') reply.header('www-authenticate', 'Basic realm="keybound"')

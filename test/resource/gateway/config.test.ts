@@ -43,6 +43,7 @@ describe('gateway config', () => {
         nonceStep: 60,
       },
       replayCache: 'memory',
+      replayCacheMaxEntries: 1_000_000,
       allowBearer: false,
       requireBinding: false,
       headers: {
@@ -79,6 +80,7 @@ describe('gateway config', () => {
         timeouts: { connect: -1 },
         trustProxy: ['10.0.0.0/33'],
         replayCache: 'memcached',
+        replayCacheMaxEntries: -5,
         port: 70000,
         audience: [],
       }),
@@ -88,6 +90,7 @@ describe('gateway config', () => {
         'trustProxy[0]: must be an IP address, a CIDR range, or loopback, linklocal, uniquelocal',
         'dpop.nonce: must be one of "off", "required"',
         'replayCache: must be "memory" or a redis:// or rediss:// URL',
+        'replayCacheMaxEntries: must be at least 1',
         "headers.subject: must be an HTTP field name (letters, digits and !#$%&'*+-.^_`|~)",
         'headers.scope: is a field the gateway sets or strips itself; choose another name',
         'paths.metrics: must be a path starting with "/", without query or fragment',

@@ -265,6 +265,26 @@ describe('gateway: refusals never reach the upstream', () => {
     })
     assert.equal(upstream.requests.length, before + 1)
   })
+
+  test('replayCacheMaxEntries: a full replay cache answers 503 and forwards nothing', async () => {
+    const small = await startGateway(as, { upstream: upstream.url, replayCacheMaxEntries: 2 })
+    try {
+      const url = `${small.url}/capacity`
+      const before = upstream.requests.length
+      for (let i = 0; i < 2; i++) {
+        assert.equal((await call(url, { headers: await dpop(client, 'GET', url) })).status, 200)
+      }
+      const full = await call(url, { headers: await dpop(client, 'GET', url) })
+      assert.equal(full.status, 503)
+      assert.deepEqual(json(full.body), {
+        error: 'temporarily_unavailable',
+        error_description: 'Replay detection is at capacity',
+      })
+      assert.equal(upstream.requests.length, before + 2)
+    } finally {
+      await small.close()
+    }
+  })
 })
 
 describe('gateway: the public URL', () => {
