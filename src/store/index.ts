@@ -9,6 +9,7 @@ export { type OpenStoreOptions, openStore, redactDatabaseUrl } from './open.js'
 export type {
   AccessTokenRecord,
   AuthorizationCodeRecord,
+  AuthorizationTransactionRecord,
   ClientRecord,
   Confirmation,
   ConsumeCodeResult,

@@ -15,6 +15,7 @@ import { migrateToLatest } from './migrations.js'
 import type {
   AccessTokenRecord,
   AuthorizationCodeRecord,
+  AuthorizationTransactionRecord,
   ClientRecord,
   Confirmation,
   ConsumeCodeResult,
@@ -122,6 +123,17 @@ export interface PushedRequestsTable {
   expires_at: Int
 }
 
+export interface AuthorizationTransactionsTable {
+  id: string
+  client_id: string
+  request: Json
+  browser: string
+  csrf: string
+  sub: string | null
+  auth_time: Int | null
+  expires_at: Int
+}
+
 /** The tables of the store, as created by `migrations.ts`. */
 export interface Database {
   clients: ClientsTable
@@ -131,6 +143,7 @@ export interface Database {
   access_tokens: AccessTokensTable
   signing_keys: SigningKeysTable
   pushed_requests: PushedRequestsTable
+  authorization_transactions: AuthorizationTransactionsTable
 }
 
 /** Options of {@link createKyselyStore}. */
@@ -332,6 +345,21 @@ function rowToSigningKey(r: Selectable<SigningKeysTable>): SigningKeyRecord {
     public_jwk: parse<Record<string, unknown>>(r.public_jwk),
     created_at: toInt(r.created_at),
     retires_at: toInt(r.retires_at),
+    expires_at: toInt(r.expires_at),
+  }
+}
+
+function rowToTransaction(
+  r: Selectable<AuthorizationTransactionsTable>,
+): AuthorizationTransactionRecord {
+  return {
+    id: r.id,
+    client_id: r.client_id,
+    request: parse<Record<string, string | null>>(r.request),
+    browser: r.browser,
+    csrf: r.csrf,
+    sub: r.sub,
+    auth_time: r.auth_time === null ? null : toInt(r.auth_time),
     expires_at: toInt(r.expires_at),
   }
 }
@@ -660,6 +688,61 @@ export function createKyselyStore(
       })
     },
 
+    async insertTransaction(t) {
+      await db
+        .insertInto('authorization_transactions')
+        .values({
+          id: t.id,
+          client_id: t.client_id,
+          request: json(t.request),
+          browser: t.browser,
+          csrf: t.csrf,
+          sub: t.sub,
+          auth_time: t.auth_time,
+          expires_at: t.expires_at,
+        })
+        .execute()
+    },
+
+    async getTransaction(id, now) {
+      if (!storable(id)) return undefined
+      const row = await db
+        .selectFrom('authorization_transactions')
+        .selectAll()
+        .where('id', '=', id)
+        .where('expires_at', '>', now)
+        .executeTakeFirst()
+      return row === undefined ? undefined : rowToTransaction(row)
+    },
+
+    setTransactionUser(id, csrf, user, now) {
+      if (!storable(id) || !storable(csrf)) return Promise.resolve(false)
+      return retrying(async () => {
+        const result = await db
+          .updateTable('authorization_transactions')
+          .set({ sub: user.sub, auth_time: user.auth_time, csrf: user.next_csrf })
+          .where('id', '=', id)
+          .where('csrf', '=', csrf)
+          .where('sub', 'is', null)
+          .where('expires_at', '>', now)
+          .executeTakeFirst()
+        return result.numUpdatedRows === 1n
+      })
+    },
+
+    endTransaction(id, now) {
+      if (!storable(id)) return Promise.resolve(false)
+      return retrying(async () => {
+        const result = await db
+          .deleteFrom('authorization_transactions')
+          .where('id', '=', id)
+          .where('sub', 'is not', null)
+          .where('expires_at', '>', now)
+          .executeTakeFirst()
+        return result.numDeletedRows === 1n
+      })
+    },
+
     async deleteExpired(now) {
       // One transaction: one commit (one fsync on SQLite) for the whole purge.
       await db.transaction().execute(async (trx) => {
@@ -668,6 +751,7 @@ export function createKyselyStore(
         await trx.deleteFrom('access_tokens').where('expires_at', '<=', now).execute()
         await trx.deleteFrom('signing_keys').where('expires_at', '<=', now).execute()
         await trx.deleteFrom('pushed_requests').where('expires_at', '<=', now).execute()
+        await trx.deleteFrom('authorization_transactions').where('expires_at', '<=', now).execute()
       })
     },
   }

@@ -169,9 +169,41 @@ const initial: Migration = {
   },
 }
 
+/**
+ * Authorization requests in progress, in the store rather than in one process's memory, so that
+ * a fleet needs no sticky sessions for `/authorize`.
+ */
+const authorizationTransactions: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('authorization_transactions')
+      .ifNotExists()
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('client_id', 'text', (c) => c.notNull())
+      .addColumn('request', 'text', (c) => c.notNull())
+      .addColumn('browser', 'text', (c) => c.notNull())
+      .addColumn('csrf', 'text', (c) => c.notNull())
+      .addColumn('sub', 'text')
+      .addColumn('auth_time', 'bigint')
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await db.schema
+      .createIndex('authorization_transactions_expires_at_idx')
+      .ifNotExists()
+      .on('authorization_transactions')
+      .column('expires_at')
+      .execute()
+  },
+
+  async down(db: AnyDb) {
+    await db.schema.dropTable('authorization_transactions').ifExists().execute()
+  },
+}
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial': initial,
+  '0002_authorization_transactions': authorizationTransactions,
 })
 
 /** A {@link MigrationProvider} serving {@link migrations} from code (no migration folder to ship). */

@@ -151,6 +151,27 @@ export interface PushedRequestRecord {
   expires_at: number
 }
 
+/**
+ * An authorization request in progress (RFC 6749 §4.1.1), between the login page and the code:
+ * kept in the store, so that any instance of a fleet can take the next step.
+ */
+export interface AuthorizationTransactionRecord {
+  /** Random; carried by the login and consent forms. */
+  id: string
+  client_id: string
+  /** The validated authorization request, as the authorization endpoint keeps it. */
+  request: Record<string, string | null>
+  /** The browser id (cookie) the transaction is bound to. */
+  browser: string
+  /** The synchronizer CSRF token the next form must send back. */
+  csrf: string
+  /** The logged-in user, once the password has been checked; else `null`. */
+  sub: string | null
+  /** When `sub` logged in, epoch seconds; `null` with `sub`. */
+  auth_time: number | null
+  expires_at: number
+}
+
 /** The outcome of {@link Store.consumeCode}. */
 export type ConsumeCodeResult =
   | { status: 'consumed'; code: AuthorizationCodeRecord }
@@ -217,6 +238,23 @@ export interface Store {
   insertPushedRequest(request: PushedRequestRecord): Promise<void>
   /** Atomically removes and returns a live pushed request (a `request_uri` is used once). */
   consumePushedRequest(id: string, now: number): Promise<PushedRequestRecord | undefined>
+
+  insertTransaction(transaction: AuthorizationTransactionRecord): Promise<void>
+  /** A live transaction, or `undefined`. */
+  getTransaction(id: string, now: number): Promise<AuthorizationTransactionRecord | undefined>
+  /**
+   * Records the login on a live transaction still waiting for one whose CSRF token is `csrf`,
+   * and sets the next form's token: `true` for the one caller that did (two racing logins with
+   * one form cannot both succeed).
+   */
+  setTransactionUser(
+    id: string,
+    csrf: string,
+    user: { sub: string; auth_time: number; next_csrf: string },
+    now: number,
+  ): Promise<boolean>
+  /** Atomically deletes a live, logged-in transaction: `true` for the one caller that did. */
+  endTransaction(id: string, now: number): Promise<boolean>
 
   /** Deletes every record whose `expires_at` is at or before `now`. */
   deleteExpired(now: number): Promise<void>

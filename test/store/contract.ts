@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import type {
   AccessTokenRecord,
   AuthorizationCodeRecord,
+  AuthorizationTransactionRecord,
   ClientRecord,
   PushedRequestRecord,
   RefreshTokenRecord,
@@ -123,6 +124,23 @@ function sampleCode(
     auth_time: now - 5,
     expires_at: now + 60,
     consumed_at: null,
+    ...overrides,
+  }
+}
+
+function sampleTransaction(
+  now: number,
+  overrides: Partial<AuthorizationTransactionRecord> = {},
+): AuthorizationTransactionRecord {
+  return {
+    id: rid(),
+    client_id: 'client-a',
+    request: { redirectUri: 'https://c/cb', state: 'é&=?', scope: 'read', dpopJkt: null },
+    browser: rid(),
+    csrf: rid(),
+    sub: null,
+    auth_time: null,
+    expires_at: now + 600,
     ...overrides,
   }
 }
@@ -625,6 +643,71 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       })
     })
 
+    describe('authorization transactions', () => {
+      test('round trip; a login once with the current CSRF token; ended once, only after it', async () => {
+        const now = epochNow()
+        const tx = sampleTransaction(now)
+        await store.insertTransaction(tx)
+        assert.deepEqual(await store.getTransaction(tx.id, now), tx)
+        assert.equal(await store.getTransaction(rid(), now), undefined)
+        assert.equal(await store.endTransaction(tx.id, now), false, 'not logged in yet')
+
+        const user = { sub: 'alice', auth_time: now, next_csrf: rid() }
+        assert.equal(await store.setTransactionUser(tx.id, rid(), user, now), false, 'wrong csrf')
+        assert.equal(await store.setTransactionUser(tx.id, tx.csrf, user, now), true)
+        assert.equal(await store.setTransactionUser(tx.id, tx.csrf, user, now), false, 'spent')
+        assert.deepEqual(await store.getTransaction(tx.id, now), {
+          ...tx,
+          sub: 'alice',
+          auth_time: now,
+          csrf: user.next_csrf,
+        })
+
+        assert.equal(await store.endTransaction(tx.id, now), true)
+        assert.equal(await store.endTransaction(tx.id, now), false)
+        assert.equal(await store.getTransaction(tx.id, now), undefined)
+      })
+
+      test('an expired transaction is absent and cannot be logged into or ended', async () => {
+        const now = epochNow()
+        const tx = sampleTransaction(now, { expires_at: now })
+        const loggedIn = sampleTransaction(now, { expires_at: now, sub: 'bob', auth_time: now })
+        await store.insertTransaction(tx)
+        await store.insertTransaction(loggedIn)
+        assert.equal(await store.getTransaction(tx.id, now), undefined)
+        const user = { sub: 'alice', auth_time: now, next_csrf: rid() }
+        assert.equal(await store.setTransactionUser(tx.id, tx.csrf, user, now), false)
+        assert.equal(await store.endTransaction(loggedIn.id, now), false)
+      })
+
+      test(`${CONCURRENCY} concurrent logins and ends: exactly one of each`, async () => {
+        const now = epochNow()
+        const tx = sampleTransaction(now)
+        await store.insertTransaction(tx)
+        const logins = await Promise.all(
+          Array.from({ length: CONCURRENCY }, (_, i) =>
+            store.setTransactionUser(
+              tx.id,
+              tx.csrf,
+              { sub: `user-${i}`, auth_time: now, next_csrf: rid() },
+              now,
+            ),
+          ),
+        )
+        assert.equal(
+          count(logins, (ok) => ok),
+          1,
+        )
+        const ends = await Promise.all(
+          Array.from({ length: CONCURRENCY }, () => store.endTransaction(tx.id, now)),
+        )
+        assert.equal(
+          count(ends, (ok) => ok),
+          1,
+        )
+      })
+    })
+
     describe('deleteExpired', () => {
       test('removes every record expired at `now`, keeps the others', async () => {
         const now = epochNow()
@@ -642,6 +725,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         const keptKey = sampleSigningKey(now, { expires_at: cutoff + 1 })
         const request = samplePushedRequest(now, { expires_at: cutoff })
         const keptRequest = samplePushedRequest(now, { expires_at: cutoff + 1 })
+        const transaction = sampleTransaction(now, { expires_at: cutoff })
+        const keptTransaction = sampleTransaction(now, { expires_at: cutoff + 1 })
         const client = sampleClient()
         const user: UserRecord = { username: rid('user-'), password_hash: 'scrypt$x', claims: {} }
 
@@ -651,6 +736,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         for (const t of [access, keptAccess]) await store.insertAccessToken(t)
         for (const k of [key, keptKey]) await store.insertSigningKey(k)
         for (const r of [request, keptRequest]) await store.insertPushedRequest(r)
+        for (const t of [transaction, keptTransaction]) await store.insertTransaction(t)
         await store.upsertClient(client)
         await store.upsertUser(user)
 
@@ -664,6 +750,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           undefined,
         )
         assert.equal(await store.consumePushedRequest(request.id, now), undefined)
+        assert.equal(await store.getTransaction(transaction.id, now), undefined)
         assert.deepEqual(await store.consumeCode(code.id, now), { status: 'not_found' })
         // A purged consumed code, or rotated token, no longer answers `reused`.
         assert.deepEqual(await store.consumeCode(consumedCode.id, now), { status: 'not_found' })
@@ -679,6 +766,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
           keptKey,
         )
         assert.deepEqual(await store.consumePushedRequest(keptRequest.id, now), keptRequest)
+        assert.deepEqual(await store.getTransaction(keptTransaction.id, now), keptTransaction)
         assert.equal((await store.consumeCode(keptCode.id, now)).status, 'consumed')
         assert.deepEqual(await store.getClient(client.client_id), client)
         assert.deepEqual(await store.getUser(user.username), user)

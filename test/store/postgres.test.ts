@@ -74,6 +74,7 @@ describe('PostgreSQL store', () => {
         [
           'access_tokens',
           'authorization_codes',
+          'authorization_transactions',
           'clients',
           'keybound_migration',
           'keybound_migration_lock',

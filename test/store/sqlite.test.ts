@@ -56,7 +56,10 @@ describe('SQLite store', () => {
     unreclaimed.push(raw, mode, migrations)
     try {
       assert.deepEqual(mode.get(), { journal_mode: 'wal' })
-      assert.deepEqual(migrations.all(), [{ name: '0001_initial' }])
+      assert.deepEqual(migrations.all(), [
+        { name: '0001_initial' },
+        { name: '0002_authorization_transactions' },
+      ])
     } finally {
       raw.close()
     }

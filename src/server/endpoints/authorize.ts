@@ -23,7 +23,7 @@ import {
   validateAuthorizationRequest,
 } from '../authorize/request.js'
 import { codeRedirect, errorRedirect } from '../authorize/response.js'
-import { randomToken, type Transaction, Transactions } from '../authorize/transactions.js'
+import { type Transaction, Transactions } from '../authorize/transactions.js'
 import { epoch, type ServerContext } from '../context.js'
 import { toOAuthError } from '../http/errors.js'
 import { formOf } from '../http/form.js'
@@ -39,7 +39,7 @@ const expired = () =>
 
 export function authorizeEndpoint(context: ServerContext) {
   const endpoint = context.endpoints.authorization
-  const transactions = new Transactions()
+  const transactions = new Transactions(context.store, context.clients)
   const login = new Login(context.store)
 
   /** Step 1: the client. An unknown one is never redirected to. */
@@ -109,7 +109,7 @@ export function authorizeEndpoint(context: ServerContext) {
   }
 
   /** Step 5: the login form, for a new transaction bound to this browser. */
-  function showLogin(
+  async function showLogin(
     request: FastifyRequest,
     reply: FastifyReply,
     client: ClientRecord,
@@ -117,7 +117,7 @@ export function authorizeEndpoint(context: ServerContext) {
   ) {
     const browser = browserId(request.headers.cookie, endpoint)
     if (browser.setCookie) reply.header('set-cookie', browser.setCookie)
-    const tx = transactions.create(client, authz, browser.id)
+    const tx = await transactions.create(client, authz, browser.id)
     return sendPage(reply, 200, loginPage(tx, endpoint), formActionOf(authz.redirectUri))
   }
 
@@ -142,8 +142,8 @@ export function authorizeEndpoint(context: ServerContext) {
   }
 
   /** POST step 1: the transaction, posted from the browser that started it, with its CSRF token. */
-  function transactionOf(form: Readonly<Record<string, string>>, request: FastifyRequest) {
-    const tx = transactions.get(form.tx)
+  async function transactionOf(form: Readonly<Record<string, string>>, request: FastifyRequest) {
+    const tx = await transactions.get(form.tx)
     if (!tx) throw expired()
     if (!checkCsrf(tx, form.csrf_token, request.headers.cookie)) {
       throw new PageError(403, 'Request refused', `The form could not be verified. ${START_AGAIN}`)
@@ -151,7 +151,10 @@ export function authorizeEndpoint(context: ServerContext) {
     return tx
   }
 
-  /** POST step 2: the password. A failure shows the form again; too many, a 429 page. */
+  /**
+   * POST step 2: the password. A failure shows the form again (`undefined`); too many, a 429
+   * page. Success: the transaction with its user.
+   */
   async function logIn(
     tx: Transaction,
     form: Readonly<Record<string, string>>,
@@ -172,19 +175,21 @@ export function authorizeEndpoint(context: ServerContext) {
       request.log.info({ client_id: tx.client.client_id }, 'login failed')
       const page = loginPage(tx, endpoint, { message: 'Wrong username or password.', username })
       sendPage(reply, 200, page, formActionOf(tx.request.redirectUri))
-      return false
+      return undefined
     }
-    tx.user = { sub: outcome.sub, authTime: epoch() }
-    // A new token for the next form: the login form's one is spent.
-    tx.csrf = randomToken()
-    return true
+    // A new CSRF token for the next form: the login form's one is spent.
+    const loggedIn = await transactions.logIn(tx, outcome.sub, epoch())
+    if (!loggedIn) throw expired()
+    return loggedIn
   }
 
   async function resume(request: FastifyRequest, reply: FastifyReply) {
     const form = formOf(request.body)
-    const tx = transactionOf(form, request)
+    let tx = await transactionOf(form, request)
     if (!tx.user) {
-      if (!(await logIn(tx, form, request, reply))) return reply
+      const loggedIn = await logIn(tx, form, request, reply)
+      if (!loggedIn) return reply
+      tx = loggedIn
       // POST step 3: consent, except for first-party clients.
       if (!tx.client.first_party) {
         return sendPage(reply, 200, consentPage(tx, endpoint), formActionOf(tx.request.redirectUri))
@@ -193,7 +198,7 @@ export function authorizeEndpoint(context: ServerContext) {
     // POST step 4: the transaction ends here, with a code or a refusal. 303, not 302, after a
     // form POST (RFC 9700 §4.12): the browser never re-posts the form to the client.
     const user = tx.user
-    if (!user || !transactions.end(tx)) throw expired()
+    if (!user || !(await transactions.end(tx))) throw expired()
     if (tx.client.first_party || form.decision === 'allow') {
       return reply.redirect(await codeRedirect(tx.request, user, context), 303)
     }

@@ -1,0 +1,101 @@
+// Two instances of the server on one database, as behind a load balancer without sticky
+// sessions: each step of the code flow may land on either, since the authorization request in
+// progress lives in the store (`authorization_transactions`), not in one process's memory.
+import assert from 'node:assert/strict'
+import { after, before, test } from 'node:test'
+import * as oauth from 'oauth4webapi'
+import { Browser, formAction, hiddenFields } from '../helpers/browser.js'
+import { startServer, type TestServer } from '../helpers/server.js'
+
+const CALLBACK = 'https://web.example/cb'
+const SECRET = 'a-high-entropy-secret-0123456789'
+const config = {
+  clients: [
+    {
+      client_id: 'web',
+      client_secret: SECRET,
+      grant_types: ['authorization_code'],
+      redirect_uris: [CALLBACK],
+      scope: 'read',
+    },
+  ],
+  users: [{ username: 'alice', password: 'alice-password-1' }],
+}
+
+let a: TestServer
+let b: TestServer
+
+before(async () => {
+  a = await startServer(config)
+  // The same issuer and database: the fleet is one authorization server.
+  b = await startServer({ ...config, issuer: a.issuer }, a.database)
+})
+after(async () => {
+  await b.close()
+  await a.close()
+})
+
+/** `url` (a form action, on the shared issuer) sent to instance `to`. */
+const on = (to: TestServer, url: string) => {
+  const { pathname, search } = new URL(url)
+  // TestServer.issuer is the instance's own address, whatever issuer it was configured with.
+  return `${to.issuer}${pathname}${search}`
+}
+
+test('login on one instance, consent on the other, code redeemed on either', async () => {
+  const verifier = oauth.generateRandomCodeVerifier()
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'web',
+    redirect_uri: CALLBACK,
+    code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state: 'xyz',
+  })
+  const browser = new Browser()
+  const start = await browser.get(`${a.issuer}/authorize?${query}`)
+  assert.equal(start.status, 200)
+
+  const consent = await browser.post(on(b, formAction(start.html)), {
+    ...hiddenFields(start.html),
+    username: 'alice',
+    password: 'alice-password-1',
+  })
+  assert.equal(consent.status, 200, consent.html)
+  assert.match(consent.html, /name="decision"/)
+
+  const done = await browser.post(on(a, formAction(consent.html)), {
+    ...hiddenFields(consent.html),
+    decision: 'allow',
+  })
+  assert.equal(done.status, 303, done.html)
+  const callback = new URL(done.location as string)
+  assert.equal(callback.searchParams.get('state'), 'xyz')
+  const code = callback.searchParams.get('code') as string
+
+  // The transaction has ended: the consent form cannot be posted again, on either instance.
+  const again = await browser.post(on(b, formAction(consent.html)), {
+    ...hiddenFields(consent.html),
+    decision: 'allow',
+  })
+  assert.equal(again.status, 400)
+  assert.match(again.html, /Sign-in expired/)
+
+  const res = await fetch(`${b.issuer}/token`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`web:${SECRET}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({
+      grant_type: 'authorization_code',
+      code,
+      redirect_uri: CALLBACK,
+      code_verifier: verifier,
+    }).toString(),
+  })
+  assert.equal(res.status, 200)
+  const body = (await res.json()) as Record<string, unknown>
+  assert.equal(body.token_type, 'Bearer')
+  assert.equal(body.scope, 'read')
+})
