@@ -869,7 +869,13 @@ export const configSchema = z
           }),
       })
       .prefault({})
-      .meta({ description: 'Dynamic client registration (RFC 7591).' }),
+      .meta({
+        description:
+          "Dynamic client registration (RFC 7591). A registered client's `jwks_uri` is " +
+          'fetched from public addresses only (not loopback, private, link-local or other ' +
+          'special-purpose ranges, checked on the DNS answer at connect time): a client whose ' +
+          'keys are on your own network belongs in `clients`.',
+      }),
     /** The HTTPS listener for mutual TLS (RFC 8705). */
     tls: z
       .strictObject({

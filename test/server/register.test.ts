@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { type AddressInfo, createServer as createNetServer } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import * as oauth from 'oauth4webapi'
 import { generateKeyPair } from '../../src/jose/generate.js'
+import { signCompact } from '../../src/jose/sign.js'
 import { hashSecret } from '../../src/server/client-auth/secret.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 const INITIAL = 'initial-access-token-0123456789'
+const rid = () => randomBytes(16).toString('base64url')
 const insecure = { [oauth.allowInsecureRequests]: true } as const
 
 let t: TestServer
@@ -244,5 +247,56 @@ describe('registration refusals', () => {
     const broken = await register('{"grant_types":')
     assert.equal(broken.status, 400)
     assert.equal(broken.body.error, 'invalid_request')
+  })
+})
+
+describe("a registrant's jwks_uri reaches public addresses only (server-side request forgery)", () => {
+  const jwt = { token_endpoint_auth_method: 'private_key_jwt', grant_types: ['client_credentials'] }
+
+  test('an address of the local network in the URL: invalid_client_metadata', async () => {
+    for (const host of ['127.0.0.1', '[::1]', '169.254.169.254', '10.0.0.7', '2130706433']) {
+      const r = await register({ ...jwt, jwks_uri: `https://${host}/jwks` })
+      assert.equal(r.status, 400, host)
+      assert.equal(r.body.error, 'invalid_client_metadata')
+      assert.match(r.body.error_description as string, /^jwks_uri: .* is not a public address$/)
+    }
+  })
+
+  test('a name resolving to the local network: registered, but never connected to', async () => {
+    let connections = 0
+    const listener = createNetServer((socket) => {
+      connections++
+      socket.destroy()
+    })
+    await new Promise<void>((done) => listener.listen(0, '127.0.0.1', done))
+    const { port } = listener.address() as AddressInfo
+    try {
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      // localhost resolves to loopback (RFC 6761 §6.3): only the connection can refuse it.
+      const r = await register({ ...jwt, jwks_uri: `https://localhost:${port}/jwks` })
+      assert.equal(r.status, 201, JSON.stringify(r.body))
+      const clientId = r.body.client_id as string
+      const now = Math.floor(Date.now() / 1000)
+      const assertion = signCompact(
+        'ES256',
+        privateKey,
+        { kid: 'k1' },
+        { iss: clientId, sub: clientId, aud: `${t.issuer}/token`, exp: now + 60, jti: rid() },
+      )
+      const res = await fetch(`${t.issuer}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({
+          grant_type: 'client_credentials',
+          client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+          client_assertion: assertion,
+        }).toString(),
+      })
+      assert.equal(res.status, 401)
+      assert.equal(((await res.json()) as Record<string, unknown>).error, 'invalid_client')
+      assert.equal(connections, 0)
+    } finally {
+      await new Promise<void>((done) => listener.close(() => done()))
+    }
   })
 })

@@ -16,7 +16,7 @@ export const JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-beare
 
 function keySet(client: ClientRecord): JWTVerifyGetKey {
   if (client.jwks) return createLocalJWKSet(client.jwks as never)
-  if (client.jwks_uri) return remoteKeySet(client.jwks_uri)
+  if (client.jwks_uri) return remoteKeySet(client.jwks_uri, client.source)
   throw new InvalidClientError('client has no keys')
 }
 

@@ -16,13 +16,16 @@
  * `tls_client_certificate_bound_access_tokens: true` (RFC 8705 §3.4) `token_binding: "mtls"`.
  * The certificate methods (`tls_client_auth` with its one `tls_client_auth_*` name,
  * `self_signed_tls_client_auth` with `jwks` or `jwks_uri`, RFC 8705 §2.1.2, §2.2.2) and the
- * `mtls` binding are offered only when client certificates can reach the server.
+ * `mtls` binding are offered only when client certificates can reach the server. A `jwks_uri`
+ * is fetched from public addresses only: registering must not open a way into the server's own
+ * network (server-side request forgery).
  *
  * RFC 7592 client management is not implemented: no `registration_access_token` or
  * `registration_client_uri` is issued (and none is stored); a registered client cannot be read,
  * changed or deleted through the API.
  */
 import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { isIP } from 'node:net'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import {
   ConfigError,
@@ -31,6 +34,7 @@ import {
   SECRET_AUTH_METHODS,
 } from '../../config/index.js'
 import { InvalidRequestError, OAuthError } from '../../errors.js'
+import { isPublicAddress } from '../../http/public-fetch.js'
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js'
 import { supportedAuthMethods } from '../client-auth/index.js'
 import { hashSecret } from '../client-auth/secret.js'
@@ -112,6 +116,19 @@ function metadataOf(request: FastifyRequest): Record<string, unknown> {
   return body as Record<string, unknown>
 }
 
+/**
+ * A registrant's `jwks_uri` is fetched from public addresses only (`http/public-fetch.ts`), a
+ * name's addresses being checked when the connection is made. An address written in the URL
+ * can be judged now, so the registrant hears of it at once.
+ */
+function checkJwksUriHost(jwksUri: string): void {
+  const { hostname } = new URL(jwksUri)
+  const host = hostname.startsWith('[') ? hostname.slice(1, -1) : hostname
+  if (isIP(host) !== 0 && !isPublicAddress(host)) {
+    throw invalidMetadata(`jwks_uri: ${host} is not a public address`)
+  }
+}
+
 /** The client to store, and its secret when one is issued. */
 function clientOf(
   metadata: Record<string, unknown>,
@@ -165,6 +182,7 @@ function clientOf(
   }
   const unknown = client.scope?.split(' ').find((s) => !context.config.scopes.includes(s))
   if (unknown !== undefined) throw invalidMetadata(`scope: unknown scope ${unknown}`)
+  if (client.jwks_uri !== null) checkJwksUriHost(client.jwks_uri)
 
   const record: ClientRecord = {
     ...client,
