@@ -10,7 +10,7 @@
  * conditional write only classifies the failure (`reused` or `not_found`); it never decides who
  * wins.
  */
-import type { Kysely, Selectable, Transaction } from 'kysely'
+import { type Kysely, type Selectable, sql, type Transaction } from 'kysely'
 import { migrateToLatest } from './migrations.js'
 import type {
   AccessTokenRecord,
@@ -134,6 +134,12 @@ export interface AuthorizationTransactionsTable {
   expires_at: Int
 }
 
+export interface LoginFailuresTable {
+  key: string
+  count: number
+  expires_at: Int
+}
+
 /** The tables of the store, as created by `migrations.ts`. */
 export interface Database {
   clients: ClientsTable
@@ -144,6 +150,7 @@ export interface Database {
   signing_keys: SigningKeysTable
   pushed_requests: PushedRequestsTable
   authorization_transactions: AuthorizationTransactionsTable
+  login_failures: LoginFailuresTable
 }
 
 /** Options of {@link createKyselyStore}. */
@@ -743,6 +750,43 @@ export function createKyselyStore(
       })
     },
 
+    recordLoginFailure(key, window, now) {
+      // One statement: concurrent failures on several instances each count.
+      return retrying(async () => {
+        const reset = sql<boolean>`login_failures.expires_at <= ${now}`
+        const row = await db
+          .insertInto('login_failures')
+          .values({ key, count: 1, expires_at: now + window })
+          .onConflict((oc) =>
+            oc.column('key').doUpdateSet({
+              count: sql<number>`case when ${reset} then 1 else login_failures.count + 1 end`,
+              expires_at: sql<number>`case when ${reset} then ${now + window} else login_failures.expires_at end`,
+            }),
+          )
+          .returning(['count', 'expires_at'])
+          .executeTakeFirstOrThrow()
+        return { count: toInt(row.count), expires_at: toInt(row.expires_at) }
+      })
+    },
+
+    async getLoginFailures(key, now) {
+      if (!storable(key)) return undefined
+      const row = await db
+        .selectFrom('login_failures')
+        .select(['count', 'expires_at'])
+        .where('key', '=', key)
+        .where('expires_at', '>', now)
+        .executeTakeFirst()
+      return row === undefined
+        ? undefined
+        : { count: toInt(row.count), expires_at: toInt(row.expires_at) }
+    },
+
+    async clearLoginFailures(key) {
+      if (!storable(key)) return
+      await db.deleteFrom('login_failures').where('key', '=', key).execute()
+    },
+
     async deleteExpired(now) {
       // One transaction: one commit (one fsync on SQLite) for the whole purge.
       await db.transaction().execute(async (trx) => {
@@ -752,6 +796,7 @@ export function createKyselyStore(
         await trx.deleteFrom('signing_keys').where('expires_at', '<=', now).execute()
         await trx.deleteFrom('pushed_requests').where('expires_at', '<=', now).execute()
         await trx.deleteFrom('authorization_transactions').where('expires_at', '<=', now).execute()
+        await trx.deleteFrom('login_failures').where('expires_at', '<=', now).execute()
       })
     },
   }

@@ -200,10 +200,37 @@ const authorizationTransactions: Migration = {
   },
 }
 
+/**
+ * Failed logins per username and per client address, shared by every instance, so that a fleet
+ * throttles password guessing (RFC 6749 §10.10) as one server.
+ */
+const loginFailures: Migration = {
+  async up(db: AnyDb) {
+    await db.schema
+      .createTable('login_failures')
+      .ifNotExists()
+      .addColumn('key', 'text', (c) => c.primaryKey())
+      .addColumn('count', 'integer', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint', (c) => c.notNull())
+      .execute()
+    await db.schema
+      .createIndex('login_failures_expires_at_idx')
+      .ifNotExists()
+      .on('login_failures')
+      .column('expires_at')
+      .execute()
+  },
+
+  async down(db: AnyDb) {
+    await db.schema.dropTable('login_failures').ifExists().execute()
+  },
+}
+
 /** Every migration, by name; names sort in the order they apply. */
 export const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_initial': initial,
   '0002_authorization_transactions': authorizationTransactions,
+  '0003_login_failures': loginFailures,
 })
 
 /** A {@link MigrationProvider} serving {@link migrations} from code (no migration folder to ship). */

@@ -256,6 +256,23 @@ export interface Store {
   /** Atomically deletes a live, logged-in transaction: `true` for the one caller that did. */
   endTransaction(id: string, now: number): Promise<boolean>
 
+  /**
+   * Counts one failed login for `key` in a fixed window of `window` seconds: the window starts
+   * at the first failure and a failure after it ends starts a new one. Returns the count and
+   * when the window ends.
+   */
+  recordLoginFailure(
+    key: string,
+    window: number,
+    now: number,
+  ): Promise<{ count: number; expires_at: number }>
+  /** The failures of `key` in its current window; `undefined` when none. */
+  getLoginFailures(
+    key: string,
+    now: number,
+  ): Promise<{ count: number; expires_at: number } | undefined>
+  clearLoginFailures(key: string): Promise<void>
+
   /** Deletes every record whose `expires_at` is at or before `now`. */
   deleteExpired(now: number): Promise<void>
 }

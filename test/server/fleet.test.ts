@@ -1,6 +1,7 @@
 // Two instances of the server on one database, as behind a load balancer without sticky
 // sessions: each step of the code flow may land on either, since the authorization request in
-// progress lives in the store (`authorization_transactions`), not in one process's memory.
+// progress lives in the store (`authorization_transactions`), not in one process's memory, and
+// so do the failed-login counters (`login_failures`).
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import * as oauth from 'oauth4webapi'
@@ -19,7 +20,10 @@ const config = {
       scope: 'read',
     },
   ],
-  users: [{ username: 'alice', password: 'alice-password-1' }],
+  users: [
+    { username: 'alice', password: 'alice-password-1' },
+    { username: 'bob', password: 'bob-password-1' },
+  ],
 }
 
 let a: TestServer
@@ -98,4 +102,35 @@ test('login on one instance, consent on the other, code redeemed on either', asy
   const body = (await res.json()) as Record<string, unknown>
   assert.equal(body.token_type, 'Bearer')
   assert.equal(body.scope, 'read')
+})
+
+test('failed logins count across instances: the sixth attempt is throttled on both', async () => {
+  const browser = new Browser()
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'web',
+    redirect_uri: CALLBACK,
+    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
+    code_challenge_method: 'S256',
+  })
+  let page = await browser.get(`${a.issuer}/authorize?${query}`)
+  for (let i = 0; i < 5; i++) {
+    const to = i % 2 === 0 ? a : b
+    page = await browser.post(on(to, formAction(page.html)), {
+      ...hiddenFields(page.html),
+      username: 'bob',
+      password: `wrong-${i}`,
+    })
+    assert.equal(page.status, 200)
+    assert.match(page.html, /Wrong username or password/)
+  }
+  for (const to of [a, b]) {
+    const blocked = await browser.post(on(to, formAction(page.html)), {
+      ...hiddenFields(page.html),
+      username: 'bob',
+      password: 'bob-password-1',
+    })
+    assert.equal(blocked.status, 429)
+    assert.ok(Number(blocked.headers.get('retry-after')) > 0)
+  }
 })

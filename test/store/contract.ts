@@ -708,6 +708,43 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       })
     })
 
+    describe('login failures', () => {
+      test('counted in a fixed window, started again after it, cleared on demand', async () => {
+        const now = epochNow()
+        const key = rid('user:')
+        assert.equal(await store.getLoginFailures(key, now), undefined)
+        assert.deepEqual(await store.recordLoginFailure(key, 900, now), {
+          count: 1,
+          expires_at: now + 900,
+        })
+        assert.deepEqual(await store.recordLoginFailure(key, 900, now + 10), {
+          count: 2,
+          expires_at: now + 900,
+        })
+        assert.deepEqual(await store.getLoginFailures(key, now + 899), {
+          count: 2,
+          expires_at: now + 900,
+        })
+        // The window is over at its end: absent, and the next failure starts a new one.
+        assert.equal(await store.getLoginFailures(key, now + 900), undefined)
+        assert.deepEqual(await store.recordLoginFailure(key, 900, now + 900), {
+          count: 1,
+          expires_at: now + 1800,
+        })
+        await store.clearLoginFailures(key)
+        assert.equal(await store.getLoginFailures(key, now + 900), undefined)
+      })
+
+      test(`${CONCURRENCY} concurrent failures: each one counted`, async () => {
+        const now = epochNow()
+        const key = rid('address:')
+        await Promise.all(
+          Array.from({ length: CONCURRENCY }, () => store.recordLoginFailure(key, 900, now)),
+        )
+        assert.equal((await store.getLoginFailures(key, now))?.count, CONCURRENCY)
+      })
+    })
+
     describe('deleteExpired', () => {
       test('removes every record expired at `now`, keeps the others', async () => {
         const now = epochNow()
@@ -737,6 +774,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         for (const k of [key, keptKey]) await store.insertSigningKey(k)
         for (const r of [request, keptRequest]) await store.insertPushedRequest(r)
         for (const t of [transaction, keptTransaction]) await store.insertTransaction(t)
+        const failures = rid('user:')
+        const keptFailures = rid('user:')
+        await store.recordLoginFailure(failures, cutoff - now, now)
+        await store.recordLoginFailure(keptFailures, cutoff + 1 - now, now)
         await store.upsertClient(client)
         await store.upsertUser(user)
 
@@ -751,6 +792,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         )
         assert.equal(await store.consumePushedRequest(request.id, now), undefined)
         assert.equal(await store.getTransaction(transaction.id, now), undefined)
+        assert.equal(await store.getLoginFailures(failures, now), undefined)
         assert.deepEqual(await store.consumeCode(code.id, now), { status: 'not_found' })
         // A purged consumed code, or rotated token, no longer answers `reused`.
         assert.deepEqual(await store.consumeCode(consumedCode.id, now), { status: 'not_found' })
@@ -767,6 +809,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         )
         assert.deepEqual(await store.consumePushedRequest(keptRequest.id, now), keptRequest)
         assert.deepEqual(await store.getTransaction(keptTransaction.id, now), keptTransaction)
+        assert.equal((await store.getLoginFailures(keptFailures, now))?.count, 1)
         assert.equal((await store.consumeCode(keptCode.id, now)).status, 'consumed')
         assert.deepEqual(await store.getClient(client.client_id), client)
         assert.deepEqual(await store.getUser(user.username), user)

@@ -78,6 +78,7 @@ describe('PostgreSQL store', () => {
           'clients',
           'keybound_migration',
           'keybound_migration_lock',
+          'login_failures',
           'pushed_requests',
           'refresh_tokens',
           'signing_keys',

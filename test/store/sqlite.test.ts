@@ -59,6 +59,7 @@ describe('SQLite store', () => {
       assert.deepEqual(migrations.all(), [
         { name: '0001_initial' },
         { name: '0002_authorization_transactions' },
+        { name: '0003_login_failures' },
       ])
     } finally {
       raw.close()

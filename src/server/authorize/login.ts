@@ -4,13 +4,15 @@
  * Checks a username and password against the store's users, throttled: at most
  * {@link USER_FAILURES} failures per username and {@link ADDRESS_FAILURES} per client address
  * in a {@link WINDOW} (RFC 6749 §10.10: "MUST prevent attackers from guessing ... resource owner
- * passwords"). A username that does not exist costs the same scrypt as one that does, so timing
- * does not tell them apart.
+ * passwords"). The failures are counted in the store, so that every instance sharing it
+ * throttles as one server; they are keyed by a hash of the username or address, so that a
+ * password typed into the username field is not written down. A username that does not exist
+ * costs the same scrypt as one that does, so timing does not tell them apart.
  */
-import { randomBytes } from 'node:crypto'
+import { hash, randomBytes } from 'node:crypto'
 import { hashPassword, verifyPassword } from '../../config/load.js'
 import type { Store } from '../../store/types.js'
-import { FailureCounter } from './throttle.js'
+import { epoch } from '../context.js'
 
 export const USER_FAILURES = 5
 /** Higher than per user: many users may share an address (NAT, a proxy). */
@@ -21,14 +23,15 @@ export const WINDOW = 15 * 60
 /** Longest username and password checked; longer ones fail without costing a hash. */
 const MAX_LENGTH = 1024
 
+const keyOf = (kind: 'user' | 'address', value: string) =>
+  `${kind}:${hash('sha256', value, 'base64url')}`
+
 export type LoginOutcome =
   | { status: 'ok'; sub: string }
   | { status: 'failed' }
   | { status: 'throttled'; retryAfter: number }
 
 export class Login {
-  readonly #byUser = new FailureCounter(USER_FAILURES, WINDOW)
-  readonly #byAddress = new FailureCounter(ADDRESS_FAILURES, WINDOW)
   readonly #store: Store
   #dummyHash: string | undefined
 
@@ -37,26 +40,36 @@ export class Login {
   }
 
   async attempt(username: string, password: string, address: string): Promise<LoginOutcome> {
+    const userKey = keyOf('user', username)
+    const addressKey = keyOf('address', address)
     const retryAfter = Math.max(
-      this.#byUser.retryAfter(username) ?? 0,
-      this.#byAddress.retryAfter(address) ?? 0,
+      await this.#retryAfter(userKey, USER_FAILURES),
+      await this.#retryAfter(addressKey, ADDRESS_FAILURES),
     )
     if (retryAfter > 0) return { status: 'throttled', retryAfter }
     if (username.length > MAX_LENGTH || password.length > MAX_LENGTH) {
-      return this.#failed(username, address)
+      return this.#failed(userKey, addressKey)
     }
     const user = await this.#store.getUser(username)
     // An unknown user is checked against a hash of a random password: the same work, never ok.
     this.#dummyHash ??= hashPassword(randomBytes(16).toString('base64url'))
     const ok = await verifyPassword(password, user?.password_hash ?? this.#dummyHash)
-    if (!user || !ok) return this.#failed(username, address)
-    this.#byUser.clear(username)
+    if (!user || !ok) return this.#failed(userKey, addressKey)
+    await this.#store.clearLoginFailures(userKey)
     return { status: 'ok', sub: user.username }
   }
 
-  #failed(username: string, address: string): LoginOutcome {
-    this.#byUser.fail(username)
-    this.#byAddress.fail(address)
+  /** Seconds until `key` may try again; 0 when it may now. */
+  async #retryAfter(key: string, limit: number): Promise<number> {
+    const now = epoch()
+    const failures = await this.#store.getLoginFailures(key, now)
+    return failures && failures.count >= limit ? failures.expires_at - now : 0
+  }
+
+  async #failed(userKey: string, addressKey: string): Promise<LoginOutcome> {
+    const now = epoch()
+    await this.#store.recordLoginFailure(userKey, WINDOW, now)
+    await this.#store.recordLoginFailure(addressKey, WINDOW, now)
     return { status: 'failed' }
   }
 }
