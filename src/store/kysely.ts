@@ -750,8 +750,8 @@ export function createKyselyStore(
       })
     },
 
-    recordLoginFailure(key, window, now) {
-      // One statement: concurrent failures on several instances each count.
+    countLoginAttempt(key, window, now) {
+      // One statement: concurrent attempts on several instances each count.
       return retrying(async () => {
         const reset = sql<boolean>`login_failures.expires_at <= ${now}`
         const row = await db
@@ -769,21 +769,19 @@ export function createKyselyStore(
       })
     },
 
-    async getLoginFailures(key, now) {
-      if (!storable(key)) return undefined
-      const row = await db
-        .selectFrom('login_failures')
-        .select(['count', 'expires_at'])
-        .where('key', '=', key)
-        .where('expires_at', '>', now)
-        .executeTakeFirst()
-      return row === undefined
-        ? undefined
-        : { count: toInt(row.count), expires_at: toInt(row.expires_at) }
+    async forgiveLoginAttempt(key, now) {
+      await retrying(() =>
+        db
+          .updateTable('login_failures')
+          .set({ count: sql<number>`count - 1` })
+          .where('key', '=', key)
+          .where('count', '>', 0)
+          .where('expires_at', '>', now)
+          .execute(),
+      )
     },
 
-    async clearLoginFailures(key) {
-      if (!storable(key)) return
+    async clearLoginAttempts(key) {
       await db.deleteFrom('login_failures').where('key', '=', key).execute()
     },
 

@@ -257,21 +257,20 @@ export interface Store {
   endTransaction(id: string, now: number): Promise<boolean>
 
   /**
-   * Counts one failed login for `key` in a fixed window of `window` seconds: the window starts
-   * at the first failure and a failure after it ends starts a new one. Returns the count and
-   * when the window ends.
+   * Counts one login attempt for `key` in a fixed window of `window` seconds, before its
+   * password is checked, so that concurrent attempts cannot all pass a check made before any is
+   * counted. The window starts at the first attempt; one after it ends starts a new one.
+   * Returns the count, this attempt included, and when the window ends.
    */
-  recordLoginFailure(
+  countLoginAttempt(
     key: string,
     window: number,
     now: number,
   ): Promise<{ count: number; expires_at: number }>
-  /** The failures of `key` in its current window; `undefined` when none. */
-  getLoginFailures(
-    key: string,
-    now: number,
-  ): Promise<{ count: number; expires_at: number } | undefined>
-  clearLoginFailures(key: string): Promise<void>
+  /** Takes back one counted attempt of `key` (it succeeded), in a window still running. */
+  forgiveLoginAttempt(key: string, now: number): Promise<void>
+  /** Forgets every attempt of `key`. */
+  clearLoginAttempts(key: string): Promise<void>
 
   /** Deletes every record whose `expires_at` is at or before `now`. */
   deleteExpired(now: number): Promise<void>

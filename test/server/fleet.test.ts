@@ -134,3 +134,26 @@ test('failed logins count across instances: the sixth attempt is throttled on bo
     assert.ok(Number(blocked.headers.get('retry-after')) > 0)
   }
 })
+
+test('concurrent guesses cannot outrun the throttle: of 10 at once, 5 are checked', async () => {
+  const browser = new Browser()
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'web',
+    redirect_uri: CALLBACK,
+    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
+    code_challenge_method: 'S256',
+  })
+  const page = await browser.get(`${a.issuer}/authorize?${query}`)
+  const answers = await Promise.all(
+    Array.from({ length: 10 }, (_, i) =>
+      browser.post(on(i % 2 === 0 ? a : b, formAction(page.html)), {
+        ...hiddenFields(page.html),
+        username: 'carol',
+        password: `guess-${i}`,
+      }),
+    ),
+  )
+  const statuses = answers.map((answer) => answer.status).sort()
+  assert.deepEqual(statuses, [200, 200, 200, 200, 200, 429, 429, 429, 429, 429])
+})

@@ -708,40 +708,54 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       })
     })
 
-    describe('login failures', () => {
-      test('counted in a fixed window, started again after it, cleared on demand', async () => {
+    describe('login attempts', () => {
+      test('counted in a fixed window, started again after it; forgiven, cleared', async () => {
         const now = epochNow()
         const key = rid('user:')
-        assert.equal(await store.getLoginFailures(key, now), undefined)
-        assert.deepEqual(await store.recordLoginFailure(key, 900, now), {
+        assert.deepEqual(await store.countLoginAttempt(key, 900, now), {
           count: 1,
           expires_at: now + 900,
         })
-        assert.deepEqual(await store.recordLoginFailure(key, 900, now + 10), {
+        assert.deepEqual(await store.countLoginAttempt(key, 900, now + 10), {
           count: 2,
           expires_at: now + 900,
         })
-        assert.deepEqual(await store.getLoginFailures(key, now + 899), {
+        await store.forgiveLoginAttempt(key, now + 20)
+        assert.deepEqual(await store.countLoginAttempt(key, 900, now + 899), {
           count: 2,
           expires_at: now + 900,
         })
-        // The window is over at its end: absent, and the next failure starts a new one.
-        assert.equal(await store.getLoginFailures(key, now + 900), undefined)
-        assert.deepEqual(await store.recordLoginFailure(key, 900, now + 900), {
+        // The window is over at its end: the next attempt starts a new one.
+        assert.deepEqual(await store.countLoginAttempt(key, 900, now + 900), {
           count: 1,
           expires_at: now + 1800,
         })
-        await store.clearLoginFailures(key)
-        assert.equal(await store.getLoginFailures(key, now + 900), undefined)
+        await store.clearLoginAttempts(key)
+        assert.equal((await store.countLoginAttempt(key, 900, now + 901)).count, 1)
       })
 
-      test(`${CONCURRENCY} concurrent failures: each one counted`, async () => {
+      test('forgiving never goes below zero, nor touches an ended window', async () => {
         const now = epochNow()
         const key = rid('address:')
-        await Promise.all(
-          Array.from({ length: CONCURRENCY }, () => store.recordLoginFailure(key, 900, now)),
+        await store.countLoginAttempt(key, 900, now)
+        await store.forgiveLoginAttempt(key, now)
+        await store.forgiveLoginAttempt(key, now)
+        assert.equal((await store.countLoginAttempt(key, 900, now)).count, 1)
+        await store.forgiveLoginAttempt(key, now + 900)
+        assert.equal((await store.countLoginAttempt(key, 900, now + 899)).count, 2)
+        await store.forgiveLoginAttempt(rid('unknown:'), now)
+      })
+
+      test(`${CONCURRENCY} concurrent attempts: each one counted`, async () => {
+        const now = epochNow()
+        const key = rid('address:')
+        const counts = await Promise.all(
+          Array.from({ length: CONCURRENCY }, () => store.countLoginAttempt(key, 900, now)),
         )
-        assert.equal((await store.getLoginFailures(key, now))?.count, CONCURRENCY)
+        assert.deepEqual(
+          counts.map((c) => c.count).sort((x, y) => x - y),
+          Array.from({ length: CONCURRENCY }, (_, i) => i + 1),
+        )
       })
     })
 
@@ -776,8 +790,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         for (const t of [transaction, keptTransaction]) await store.insertTransaction(t)
         const failures = rid('user:')
         const keptFailures = rid('user:')
-        await store.recordLoginFailure(failures, cutoff - now, now)
-        await store.recordLoginFailure(keptFailures, cutoff + 1 - now, now)
+        await store.countLoginAttempt(failures, cutoff - now, now)
+        await store.countLoginAttempt(keptFailures, cutoff + 1 - now, now)
         await store.upsertClient(client)
         await store.upsertUser(user)
 
@@ -792,7 +806,8 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         )
         assert.equal(await store.consumePushedRequest(request.id, now), undefined)
         assert.equal(await store.getTransaction(transaction.id, now), undefined)
-        assert.equal(await store.getLoginFailures(failures, now), undefined)
+        // A purged window starts again at one; a kept one counts on.
+        assert.equal((await store.countLoginAttempt(failures, cutoff - now, now)).count, 1)
         assert.deepEqual(await store.consumeCode(code.id, now), { status: 'not_found' })
         // A purged consumed code, or rotated token, no longer answers `reused`.
         assert.deepEqual(await store.consumeCode(consumedCode.id, now), { status: 'not_found' })
@@ -809,7 +824,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         )
         assert.deepEqual(await store.consumePushedRequest(keptRequest.id, now), keptRequest)
         assert.deepEqual(await store.getTransaction(keptTransaction.id, now), keptTransaction)
-        assert.equal((await store.getLoginFailures(keptFailures, now))?.count, 1)
+        assert.equal((await store.countLoginAttempt(keptFailures, 900, now)).count, 2)
         assert.equal((await store.consumeCode(keptCode.id, now)).status, 'consumed')
         assert.deepEqual(await store.getClient(client.client_id), client)
         assert.deepEqual(await store.getUser(user.username), user)
