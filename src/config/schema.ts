@@ -704,7 +704,9 @@ export const configSchema = z
         rotationPeriod: seconds(
           30 * DAY,
           60,
-          'How long a signing key signs before a new one replaces it.',
+          'How long a signing key signs before a new one replaces it. The new one is ' +
+            'published in `/jwks` a day ahead (half the period when that is shorter), so ' +
+            'that every instance and resource server knows it before it signs.',
         ),
         /** Must cover the lifetime of the tokens a retired key signed. */
         retention: seconds(

@@ -4,6 +4,12 @@
  * The server's signing keys, kept in the store so that every instance signs with and publishes
  * the same keys, and rotated: a key signs for `rotationPeriod`, then stays published in `/jwks`
  * for `retention` more so that tokens it signed still verify.
+ *
+ * The next key is published before it signs (its `created_at` is the moment it takes over):
+ * {@link prepublication} ahead, so that every instance of a fleet has read it from the store
+ * (each re-reads every minute) and resource servers have had time to refresh their cached
+ * JWK Sets before the first token it signs reaches them. An instance that sees the next key
+ * already in the store does not create another.
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import type { AsymmetricAlg } from '../../jose/algs.js'
@@ -43,6 +49,30 @@ function generate(alg: AsymmetricAlg): KeyObject {
 
 const now = () => Math.floor(Date.now() / 1000)
 
+/**
+ * Seconds before a key retires that its successor is published: a day, or half the rotation
+ * period when that is shorter (a test or demo setting).
+ */
+export function prepublication(rotationPeriod: number): number {
+  return Math.min(86_400, Math.floor(rotationPeriod / 2))
+}
+
+function createRecord(alg: AsymmetricAlg, signsFrom: number, policy: KeyPolicy): SigningKeyRecord {
+  const privateKey = generate(alg)
+  const publicJwk = { ...(privateKey.export({ format: 'jwk' }) as Record<string, unknown>) }
+  for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) delete publicJwk[member]
+  const kid = jwkThumbprint(publicJwk as unknown as PublicJwk)
+  return {
+    kid,
+    alg,
+    private_jwk: privateKey.export({ format: 'jwk' }) as Record<string, unknown>,
+    public_jwk: { ...publicJwk, kid, alg, use: 'sig' },
+    created_at: signsFrom,
+    retires_at: signsFrom + policy.rotationPeriod,
+    expires_at: signsFrom + policy.rotationPeriod + policy.retention,
+  }
+}
+
 export class SigningKeys {
   #records: SigningKeyRecord[] = []
   #active = new Map<string, ActiveKey>()
@@ -68,29 +98,29 @@ export class SigningKeys {
   async refresh(at = now()): Promise<void> {
     let records = await this.#store.listSigningKeys(at)
     for (const alg of this.#policy.algs) {
-      if (!records.some((r) => r.alg === alg && r.retires_at > at)) {
-        const privateKey = generate(alg)
-        const publicJwk = { ...(privateKey.export({ format: 'jwk' }) as Record<string, unknown>) }
-        for (const member of ['d', 'p', 'q', 'dp', 'dq', 'qi']) delete publicJwk[member]
-        const kid = jwkThumbprint(publicJwk as unknown as PublicJwk)
-        const record: SigningKeyRecord = {
-          kid,
-          alg,
-          private_jwk: privateKey.export({ format: 'jwk' }) as Record<string, unknown>,
-          public_jwk: { ...publicJwk, kid, alg, use: 'sig' },
-          created_at: at,
-          retires_at: at + this.#policy.rotationPeriod,
-          expires_at: at + this.#policy.rotationPeriod + this.#policy.retention,
-        }
+      // The keys of `alg` that sign now or will: the last to retire decides what is missing.
+      const lastRetires = Math.max(
+        ...records.filter((r) => r.alg === alg && r.retires_at > at).map((r) => r.retires_at),
+      )
+      let signsFrom: number | undefined
+      if (lastRetires === Number.NEGATIVE_INFINITY)
+        signsFrom = at // none: sign at once
+      else if (lastRetires - at <= prepublication(this.#policy.rotationPeriod)) {
+        signsFrom = lastRetires // the successor, published now, signing from then
+      }
+      if (signsFrom !== undefined) {
+        const record = createRecord(alg, signsFrom, this.#policy)
         await this.#store.insertSigningKey(record)
-        records = [record, ...records]
+        records = [...records, record]
       }
     }
+    // Newest first, as the store lists them.
+    records.sort((a, b) => b.created_at - a.created_at || (a.kid < b.kid ? -1 : 1))
     this.#records = records
     this.#active = new Map()
     for (const alg of this.#policy.algs) {
-      // Newest first: the first live one of each alg signs.
-      const record = records.find((r) => r.alg === alg && r.retires_at > at)
+      // The newest that has started signing; a published successor waits for its time.
+      const record = records.find((r) => r.alg === alg && r.created_at <= at && r.retires_at > at)
       if (record) {
         this.#active.set(alg, {
           kid: record.kid,
