@@ -86,6 +86,31 @@ export function startCaddy(options: {
   })
 }
 
+/**
+ * HAProxy with `sections(port)` (a frontend and a backend listening on `port`) after a global
+ * section and HTTP defaults, in the foreground, its logs on stderr.
+ */
+export function startHaproxy(options: {
+  dir: string
+  sections: (port: number) => string
+}): Promise<RunningProxy> {
+  const { dir } = options
+  mkdirSync(dir, { recursive: true })
+  const cfg = join(dir, 'haproxy.cfg')
+  return startProxy('haproxy', (port) => {
+    writeFileSync(
+      cfg,
+      'global\n    log stderr format raw local0 warning\n\n' +
+        'defaults\n    mode http\n    log global\n    timeout connect 5s\n' +
+        `    timeout client 30s\n    timeout server 30s\n\n${options.sections(port)}\n`,
+    )
+    return {
+      child: spawn('haproxy', ['-db', '-f', cfg], { stdio: ['ignore', 'ignore', 'pipe'] }),
+      logs: () => ({}),
+    }
+  })
+}
+
 interface Launch {
   child: ChildProcess
   /** Log files of the proxy, by name, read when an attempt fails. */

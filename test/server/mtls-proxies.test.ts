@@ -1,8 +1,8 @@
 /**
  * The proxy set-ups of docs/bindings/mtls.md, run as they are written by real nginx
- * (`$ssl_client_escaped_cert`) and Caddy (RFC 9440 `Client-Cert`) terminating TLS in front of
- * keybound, with client certificates made in this run. Each proxy's tests fail when its binary
- * is not installed (.ci/run installs nginx-light and caddy).
+ * (`$ssl_client_escaped_cert`), Caddy and HAProxy (RFC 9440 `Client-Cert`) terminating TLS in
+ * front of keybound, with client certificates made in this run. Each proxy's tests fail when
+ * its binary is not installed (.ci/run installs nginx-light, caddy and haproxy).
  */
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
@@ -14,7 +14,7 @@ import { decodeJwt } from 'jose'
 import { Agent, fetch as undiciFetch } from 'undici'
 import { certificateThumbprint } from '../../src/bindings/mtls/thumbprint.js'
 import { createCa, selfSigned, type TestCertificate } from '../helpers/certificates.js'
-import { type RunningProxy, startCaddy, startNginx } from '../helpers/proxies.js'
+import { type RunningProxy, startCaddy, startHaproxy, startNginx } from '../helpers/proxies.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 const DOC = readFileSync(new URL('../../docs/bindings/mtls.md', import.meta.url), 'utf8')
@@ -200,6 +200,40 @@ describe('Caddy with RFC 9440 Client-Cert, the snippet of the doc', () => {
   behaviour(
     'Caddy',
     () => `https://localhost:${caddy?.port}`,
+    () => ({
+      'client-cert': `:${billing.der.toString('base64')}:`,
+      'client-cert-chain': `:${clientCa.der.toString('base64')}:`,
+    }),
+  )
+})
+
+describe('HAProxy with RFC 9440 Client-Cert, the snippet of the doc', () => {
+  before(() =>
+    assert.ok(installed('haproxy', '-v'), 'haproxy is not installed (.ci/run installs it)'),
+  )
+  let as: TestServer
+  let haproxy: RunningProxy | undefined
+  before(async () => {
+    as = await keyboundFor('rfc9440')
+    const bundle = join(dir, 'haproxy-server.pem')
+    writeFileSync(bundle, `${readFileSync(serverCert, 'utf8')}\n${readFileSync(serverKey, 'utf8')}`)
+    haproxy = await startHaproxy({
+      dir: join(dir, 'haproxy'),
+      sections: (port) =>
+        snippet('haproxy')
+          .replace('bind :443', `bind 127.0.0.1:${port}`)
+          .replace('/etc/haproxy/auth.example.com.pem', bundle)
+          .replace('/etc/haproxy/client-ca.pem', caFile)
+          .replace('127.0.0.1:4000', new URL(as.issuer).host),
+    })
+  })
+  after(async () => {
+    await haproxy?.close()
+    await as?.close()
+  })
+  behaviour(
+    'HAProxy',
+    () => `https://127.0.0.1:${haproxy?.port}`,
     () => ({
       'client-cert': `:${billing.der.toString('base64')}:`,
       'client-cert-chain': `:${clientCa.der.toString('base64')}:`,
