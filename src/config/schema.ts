@@ -225,6 +225,69 @@ export function replayCacheFields(remembered: string) {
   }
 }
 
+/**
+ * The `dpop` section, for `keybound serve` and `keybound gateway` alike: the proof policy of
+ * RFC 9449 (§4.3 algorithms, §11.1 window, §8/§9 nonces).
+ */
+export function dpopSection(options: {
+  defaultAlgs: readonly AsymmetricAlg[]
+  /** Where the algorithms are announced, for the description. */
+  algsAre: string
+  /** Who provides the nonces, for the description. */
+  nonceFrom: string
+}) {
+  return z
+    .strictObject({
+      algs: unique(proofAlg)
+        .min(1, 'must not be empty')
+        .default([...options.defaultAlgs])
+        .meta({
+          description: `The algorithms accepted for DPoP proofs, ${options.algsAre}. Of ${ASYMMETRIC_ALGS.join(', ')}.`,
+        }),
+      /** RFC 9449 §11.1: how far `iat` may be from now. */
+      iatWindow: seconds(
+        60,
+        1,
+        "How old a proof's `iat` may be (RFC 9449 §11.1), plus `clockTolerance`; used proofs " +
+          'are remembered this long.',
+      ),
+      /** Allowance for clock skew, both ways. */
+      clockTolerance: seconds(
+        5,
+        0,
+        'Clock skew allowed both ways: added to `iatWindow`, and how far in the future a ' +
+          "proof's `iat` may be.",
+      ),
+      nonce: z
+        .enum(['off', 'required'], oneOf(['off', 'required']))
+        .default('off')
+        .meta({
+          description:
+            `Whether proofs must carry a nonce ${options.nonceFrom} in \`DPoP-Nonce\`, which ` +
+            'limits how long a pre-computed proof is usable.',
+        }),
+      /** Key of the stateless nonces; the same on every instance. */
+      nonceSecret: z
+        .string()
+        .refine((value) => decodeBase64url(value)?.length === 32, {
+          error: 'must be 32 bytes in base64url (43 characters)',
+        })
+        .optional()
+        .meta({
+          description:
+            'The key nonces are derived from: 32 random bytes, unpadded base64url (e.g. ' +
+            '`node -p "crypto.randomBytes(32).toString(\'base64url\')"`). Give every ' +
+            'instance the same one.',
+          defaultText:
+            'a random one at each start when `nonce` is `required` (with a warning: ' +
+            'instances then do not share nonces)',
+        }),
+      nonceStep: seconds(60, 1, 'How often the nonce changes; the previous one is still accepted.'),
+    })
+    .prefault({})
+    .meta({ description: 'DPoP proofs (RFC 9449).' })
+}
+
 /** The names `proxy-addr` (Fastify's `trustProxy`) knows for address ranges. */
 const PROXY_RANGE_NAMES = ['loopback', 'linklocal', 'uniquelocal']
 
@@ -789,58 +852,11 @@ export const configSchema = z
       .prefault({})
       .meta({ description: 'Pushed authorization requests (RFC 9126).' }),
     /** DPoP proof verification (RFC 9449). */
-    dpop: z
-      .strictObject({
-        /** RFC 9449 §5.1 `dpop_signing_alg_values_supported`. */
-        algs: unique(proofAlg)
-          .min(1, 'must not be empty')
-          .default([...ASYMMETRIC_ALGS])
-          .meta({
-            description: `The algorithms accepted for DPoP proofs (\`dpop_signing_alg_values_supported\`). Of ${ASYMMETRIC_ALGS.join(', ')}.`,
-          }),
-        /** RFC 9449 §11.1: how far `iat` may be from now. */
-        iatWindow: seconds(
-          60,
-          1,
-          "How far in the past or future a proof's `iat` may be (RFC 9449 §11.1); replays " +
-            'are remembered this long.',
-        ),
-        /** Allowance for clock skew, on top of `iatWindow`. */
-        clockTolerance: seconds(5, 0, 'Allowance for clock skew, on top of `iatWindow`.'),
-        /** RFC 9449 §8: server-provided nonces. */
-        nonce: z
-          .enum(['off', 'required'], oneOf(['off', 'required']))
-          .default('off')
-          .meta({
-            description:
-              'Whether proofs must carry a nonce the server provides (RFC 9449 §8), which ' +
-              'limits how long a pre-computed proof is usable.',
-          }),
-        /** Key of the stateless nonces; the same on every instance. */
-        nonceSecret: z
-          .string()
-          .refine((value) => decodeBase64url(value)?.length === 32, {
-            error: 'must be 32 bytes in base64url (43 characters)',
-          })
-          .optional()
-          .meta({
-            description:
-              'The key nonces are derived from: 32 random bytes, unpadded base64url (e.g. ' +
-              '`node -p "crypto.randomBytes(32).toString(\'base64url\')"`). Give every ' +
-              'instance the same one.',
-            defaultText:
-              'a random one at each start when `nonce` is `required` (with a warning: ' +
-              'instances then do not share nonces)',
-          }),
-        /** How often the nonce changes. */
-        nonceStep: seconds(
-          60,
-          1,
-          'How often the nonce changes; the previous one is still accepted.',
-        ),
-      })
-      .prefault({})
-      .meta({ description: 'DPoP proofs (RFC 9449).' }),
+    dpop: dpopSection({
+      defaultAlgs: ASYMMETRIC_ALGS,
+      algsAre: 'announced in the metadata as `dpop_signing_alg_values_supported` (RFC 9449 §5.1)',
+      nonceFrom: 'the server provides (RFC 9449 §8)',
+    }),
     ...replayCacheFields('used proofs'),
     /** The scopes the server knows. */
     scopes: unique(scopeToken)

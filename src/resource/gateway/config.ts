@@ -24,9 +24,8 @@ import {
   toConfigIssues,
   zodIssueMessage,
 } from '../../config/load.js'
-import { isIssuerUrl, LOG_LEVELS, replayCacheFields } from '../../config/schema.js'
-import { ASYMMETRIC_ALGS, type AsymmetricAlg } from '../../jose/algs.js'
-import { decodeBase64url, encodeBase64url } from '../../jose/base64url.js'
+import { dpopSection, isIssuerUrl, LOG_LEVELS, replayCacheFields } from '../../config/schema.js'
+import { encodeBase64url } from '../../jose/base64url.js'
 import { parseJsonObject } from '../../jose/strict-json.js'
 import { DEFAULT_DPOP_ALGS } from '../options.js'
 import { compileTrustProxy } from '../request-url.js'
@@ -159,11 +158,6 @@ function headerName(defaultValue: string, description: string) {
 const ownPath = z
   .string()
   .regex(/^\/[^?#\s]*$/, 'must be a path starting with "/", without query or fragment')
-
-const proofAlg = z.enum(
-  ASYMMETRIC_ALGS as [AsymmetricAlg, ...AsymmetricAlg[]],
-  oneOf(ASYMMETRIC_ALGS),
-)
 
 /** The `keybound gateway` configuration file. */
 export const gatewayConfigSchema = z
@@ -307,59 +301,11 @@ export const gatewayConfigSchema = z
         description: "Clock skew tolerated on the token's `exp`, `nbf` and `iat`.",
         unit: 'seconds',
       }),
-    dpop: z
-      .strictObject({
-        algs: z
-          .array(proofAlg)
-          .min(1, 'must not be empty')
-          .default([...DEFAULT_DPOP_ALGS])
-          .meta({
-            description: `The algorithms accepted for DPoP proofs, announced in \`WWW-Authenticate\` (RFC 9449 §7.1). Of ${ASYMMETRIC_ALGS.join(', ')}.`,
-          }),
-        iatWindow: z
-          .int('must be an integer number of seconds')
-          .min(1, 'must be at least 1')
-          .default(60)
-          .meta({
-            description: "How old a proof's `iat` may be (RFC 9449 §11.1).",
-            unit: 'seconds',
-          }),
-        clockTolerance: z
-          .int('must be an integer number of seconds')
-          .min(0, 'must be at least 0')
-          .default(5)
-          .meta({ description: "Clock skew allowed on a proof's `iat`.", unit: 'seconds' }),
-        nonce: z
-          .enum(['off', 'required'], oneOf(['off', 'required']))
-          .default('off')
-          .meta({
-            description:
-              'Whether proofs must carry a nonce the gateway provides in `DPoP-Nonce` (RFC ' +
-              '9449 §9).',
-          }),
-        nonceSecret: z
-          .string()
-          .refine((value) => decodeBase64url(value)?.length === 32, {
-            error: 'must be 32 bytes in base64url (43 characters)',
-          })
-          .optional()
-          .meta({
-            description:
-              'The key nonces are derived from: 32 random bytes, unpadded base64url. Give ' +
-              'every instance the same one.',
-            defaultText: 'a random one at each start when `nonce` is `required` (with a warning)',
-          }),
-        nonceStep: z
-          .int('must be an integer number of seconds')
-          .min(1, 'must be at least 1')
-          .default(60)
-          .meta({
-            description: 'How often the nonce changes; the previous one is still accepted.',
-            unit: 'seconds',
-          }),
-      })
-      .prefault({})
-      .meta({ description: 'DPoP proofs (RFC 9449).' }),
+    dpop: dpopSection({
+      defaultAlgs: DEFAULT_DPOP_ALGS,
+      algsAre: 'announced in `WWW-Authenticate` (RFC 9449 §7.1)',
+      nonceFrom: 'the gateway provides (RFC 9449 §9)',
+    }),
     pop: z
       .strictObject({
         required: z
