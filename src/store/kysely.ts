@@ -29,6 +29,9 @@ import type {
   UserRecord,
 } from './types.js'
 
+/** The PostgreSQL advisory lock key of {@link Store.insertSigningKeyUnless} ("kbsk"). */
+const SIGNING_KEY_LOCK = 0x6b62736b
+
 /** Epoch seconds. `pg` may hand `int8` back as a string (see {@link toInt}). */
 type Int = number
 
@@ -667,6 +670,59 @@ export function createKyselyStore(
           expires_at: key.expires_at,
         })
         .execute()
+    },
+
+    insertSigningKeyUnless(key, retiringAfter) {
+      // One INSERT ... SELECT ... WHERE NOT EXISTS: SQLite runs a writing statement under its
+      // single write lock, so the check and the insert are one step. PostgreSQL checks without
+      // predicate locks, so the statement runs under a transaction-scoped advisory lock that
+      // every instance takes for this.
+      const int = (value: number) => sql<number>`cast(${value} as bigint)`
+      const text = (value: string) => sql<string>`cast(${value} as text)`
+      const insert = async (trx: Kysely<Database>) => {
+        const result = await trx
+          .insertInto('signing_keys')
+          .columns([
+            'kid',
+            'alg',
+            'private_jwk',
+            'public_jwk',
+            'created_at',
+            'retires_at',
+            'expires_at',
+          ])
+          .expression(
+            trx
+              .selectNoFrom([
+                text(key.kid).as('kid'),
+                text(key.alg).as('alg'),
+                text(json(key.private_jwk)).as('private_jwk'),
+                text(json(key.public_jwk)).as('public_jwk'),
+                int(key.created_at).as('created_at'),
+                int(key.retires_at).as('retires_at'),
+                int(key.expires_at).as('expires_at'),
+              ])
+              .where(({ not, exists, selectFrom }) =>
+                not(
+                  exists(
+                    selectFrom('signing_keys')
+                      .select('kid')
+                      .where('alg', '=', key.alg)
+                      .where('retires_at', '>', retiringAfter),
+                  ),
+                ),
+              ),
+          )
+          .executeTakeFirst()
+        return result.numInsertedOrUpdatedRows === 1n
+      }
+      if (dialect === 'sqlite') return insert(db)
+      return retrying(() =>
+        transaction(async (trx) => {
+          await sql`select pg_advisory_xact_lock(${SIGNING_KEY_LOCK})`.execute(trx)
+          return insert(trx)
+        }),
+      )
     },
 
     async insertPushedRequest(request) {

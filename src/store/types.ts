@@ -234,6 +234,12 @@ export interface Store {
   /** Keys not yet expired, newest first. */
   listSigningKeys(now: number): Promise<SigningKeyRecord[]>
   insertSigningKey(key: SigningKeyRecord): Promise<void>
+  /**
+   * Inserts `key` unless a key of its `alg` retires after `retiringAfter`: `true` when it was
+   * inserted. Atomic across the processes sharing the store, so that of several instances making
+   * the same key at once (the first key, or the successor of the current one) exactly one wins.
+   */
+  insertSigningKeyUnless(key: SigningKeyRecord, retiringAfter: number): Promise<boolean>
 
   insertPushedRequest(request: PushedRequestRecord): Promise<void>
   /** Atomically removes and returns a live pushed request (a `request_uri` is used once). */

@@ -579,6 +579,41 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     })
 
     describe('signing keys', () => {
+      test('insertSigningKeyUnless: inserted unless a key of its alg retires later', async () => {
+        const now = epochNow()
+        // An alg of its own, so that the keys of other tests do not count.
+        const alg = rid('alg-')
+        const first = sampleSigningKey(now, { alg, retires_at: now + 100 })
+        assert.equal(await store.insertSigningKeyUnless(first, now), true)
+        const rival = sampleSigningKey(now, { alg, retires_at: now + 100 })
+        assert.equal(await store.insertSigningKeyUnless(rival, now), false)
+        const successor = sampleSigningKey(now, {
+          alg,
+          created_at: now + 100,
+          retires_at: now + 200,
+        })
+        assert.equal(await store.insertSigningKeyUnless(successor, now + 100), true)
+        const rivalSuccessor = sampleSigningKey(now, { alg, created_at: now + 100 })
+        assert.equal(await store.insertSigningKeyUnless(rivalSuccessor, now + 100), false)
+        const kids = (await store.listSigningKeys(now)).filter((k) => k.alg === alg)
+        assert.deepEqual(kids, [successor, first])
+      })
+
+      test(`insertSigningKeyUnless: of ${CONCURRENCY} at once, exactly one is inserted`, async () => {
+        const now = epochNow()
+        const alg = rid('alg-')
+        const results = await Promise.all(
+          Array.from({ length: CONCURRENCY }, () =>
+            store.insertSigningKeyUnless(sampleSigningKey(now, { alg }), now),
+          ),
+        )
+        assert.equal(
+          count(results, (inserted) => inserted),
+          1,
+        )
+        assert.equal((await store.listSigningKeys(now)).filter((k) => k.alg === alg).length, 1)
+      })
+
       test('round trip, newest first, expired keys absent (expires_at at now is expired)', async () => {
         // Far in the future, so keys of other tests or runs sort after these ones.
         const base = epochNow() + 10 * 365 * 86_400

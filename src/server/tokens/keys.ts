@@ -8,8 +8,9 @@
  * The next key is published before it signs (its `created_at` is the moment it takes over):
  * {@link prepublication} ahead, so that every instance of a fleet has read it from the store
  * (each re-reads every minute) and resource servers have had time to refresh their cached
- * JWK Sets before the first token it signs reaches them. An instance that sees the next key
- * already in the store does not create another.
+ * JWK Sets before the first token it signs reaches them. Each key is made once: of several
+ * instances making the same one at the same moment (the first key of an empty store, or a
+ * successor), the store keeps one and the others read it.
  */
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import type { AsymmetricAlg } from '../../jose/algs.js'
@@ -97,25 +98,23 @@ export class SigningKeys {
    */
   async refresh(at = now()): Promise<void> {
     let records = await this.#store.listSigningKeys(at)
+    let made = false
     for (const alg of this.#policy.algs) {
       // The keys of `alg` that sign now or will: the last to retire decides what is missing.
       const lastRetires = Math.max(
+        at,
         ...records.filter((r) => r.alg === alg && r.retires_at > at).map((r) => r.retires_at),
       )
-      let signsFrom: number | undefined
-      if (lastRetires === Number.NEGATIVE_INFINITY)
-        signsFrom = at // none: sign at once
-      else if (lastRetires - at <= prepublication(this.#policy.rotationPeriod)) {
-        signsFrom = lastRetires // the successor, published now, signing from then
-      }
-      if (signsFrom !== undefined) {
-        const record = createRecord(alg, signsFrom, this.#policy)
-        await this.#store.insertSigningKey(record)
-        records = [...records, record]
+      // None (lastRetires is now): one that signs at once. One retiring soon: its successor,
+      // published now.
+      if (lastRetires - at <= prepublication(this.#policy.rotationPeriod)) {
+        const record = createRecord(alg, lastRetires, this.#policy)
+        // Unless another instance made it first: then its key is read below.
+        await this.#store.insertSigningKeyUnless(record, lastRetires)
+        made = true
       }
     }
-    // Newest first, as the store lists them.
-    records.sort((a, b) => b.created_at - a.created_at || (a.kid < b.kid ? -1 : 1))
+    if (made) records = await this.#store.listSigningKeys(at)
     this.#records = records
     this.#active = new Map()
     for (const alg of this.#policy.algs) {
