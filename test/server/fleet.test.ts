@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict'
 import { after, before, test } from 'node:test'
 import * as oauth from 'oauth4webapi'
-import { Browser, formAction, hiddenFields } from '../helpers/browser.js'
+import { Browser, formAction, hiddenFields, type Page } from '../helpers/browser.js'
 import { startServer, type TestServer } from '../helpers/server.js'
 
 const CALLBACK = 'https://web.example/cb'
@@ -39,15 +39,8 @@ after(async () => {
   await a.close()
 })
 
-/** `url` (a form action, on the shared issuer) sent to instance `to`. */
-const on = (to: TestServer, url: string) => {
-  const { pathname, search } = new URL(url)
-  // TestServer.issuer is the instance's own address, whatever issuer it was configured with.
-  return `${to.issuer}${pathname}${search}`
-}
-
-test('login on one instance, consent on the other, code redeemed on either', async () => {
-  const verifier = oauth.generateRandomCodeVerifier()
+/** The login page of a new sign-in at instance A, with PKCE for `verifier`. */
+async function signIn(browser: Browser, verifier = oauth.generateRandomCodeVerifier()) {
   const query = new URLSearchParams({
     response_type: 'code',
     client_id: 'web',
@@ -56,32 +49,37 @@ test('login on one instance, consent on the other, code redeemed on either', asy
     code_challenge_method: 'S256',
     state: 'xyz',
   })
+  return browser.get(`${a.issuer}/authorize?${query}`)
+}
+
+/** Posts the form of `page` with `fields` to instance `to` (not to the shared issuer). */
+function submitTo(to: TestServer, browser: Browser, page: Page, fields: Record<string, string>) {
+  const { pathname, search } = new URL(formAction(page.html))
+  // TestServer.issuer is the instance's own address, whatever issuer it was configured with.
+  return browser.post(`${to.issuer}${pathname}${search}`, { ...hiddenFields(page.html), ...fields })
+}
+
+test('login on one instance, consent on the other, code redeemed on either', async () => {
+  const verifier = oauth.generateRandomCodeVerifier()
   const browser = new Browser()
-  const start = await browser.get(`${a.issuer}/authorize?${query}`)
+  const start = await signIn(browser, verifier)
   assert.equal(start.status, 200)
 
-  const consent = await browser.post(on(b, formAction(start.html)), {
-    ...hiddenFields(start.html),
+  const consent = await submitTo(b, browser, start, {
     username: 'alice',
     password: 'alice-password-1',
   })
   assert.equal(consent.status, 200, consent.html)
   assert.match(consent.html, /name="decision"/)
 
-  const done = await browser.post(on(a, formAction(consent.html)), {
-    ...hiddenFields(consent.html),
-    decision: 'allow',
-  })
+  const done = await submitTo(a, browser, consent, { decision: 'allow' })
   assert.equal(done.status, 303, done.html)
   const callback = new URL(done.location as string)
   assert.equal(callback.searchParams.get('state'), 'xyz')
   const code = callback.searchParams.get('code') as string
 
   // The transaction has ended: the consent form cannot be posted again, on either instance.
-  const again = await browser.post(on(b, formAction(consent.html)), {
-    ...hiddenFields(consent.html),
-    decision: 'allow',
-  })
+  const again = await submitTo(b, browser, consent, { decision: 'allow' })
   assert.equal(again.status, 400)
   assert.match(again.html, /Sign-in expired/)
 
@@ -106,18 +104,9 @@ test('login on one instance, consent on the other, code redeemed on either', asy
 
 test('failed logins count across instances: the sixth attempt is throttled on both', async () => {
   const browser = new Browser()
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: 'web',
-    redirect_uri: CALLBACK,
-    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
-    code_challenge_method: 'S256',
-  })
-  let page = await browser.get(`${a.issuer}/authorize?${query}`)
+  let page = await signIn(browser)
   for (let i = 0; i < 5; i++) {
-    const to = i % 2 === 0 ? a : b
-    page = await browser.post(on(to, formAction(page.html)), {
-      ...hiddenFields(page.html),
+    page = await submitTo(i % 2 === 0 ? a : b, browser, page, {
       username: 'bob',
       password: `wrong-${i}`,
     })
@@ -125,8 +114,7 @@ test('failed logins count across instances: the sixth attempt is throttled on bo
     assert.match(page.html, /Wrong username or password/)
   }
   for (const to of [a, b]) {
-    const blocked = await browser.post(on(to, formAction(page.html)), {
-      ...hiddenFields(page.html),
+    const blocked = await submitTo(to, browser, page, {
       username: 'bob',
       password: 'bob-password-1',
     })
@@ -137,21 +125,10 @@ test('failed logins count across instances: the sixth attempt is throttled on bo
 
 test('concurrent guesses cannot outrun the throttle: of 10 at once, 5 are checked', async () => {
   const browser = new Browser()
-  const query = new URLSearchParams({
-    response_type: 'code',
-    client_id: 'web',
-    redirect_uri: CALLBACK,
-    code_challenge: await oauth.calculatePKCECodeChallenge(oauth.generateRandomCodeVerifier()),
-    code_challenge_method: 'S256',
-  })
-  const page = await browser.get(`${a.issuer}/authorize?${query}`)
+  const page = await signIn(browser)
   const answers = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
-      browser.post(on(i % 2 === 0 ? a : b, formAction(page.html)), {
-        ...hiddenFields(page.html),
-        username: 'carol',
-        password: `guess-${i}`,
-      }),
+      submitTo(i % 2 === 0 ? a : b, browser, page, { username: 'carol', password: `guess-${i}` }),
     ),
   )
   const statuses = answers.map((answer) => answer.status).sort()
